@@ -1,0 +1,13 @@
+import { commonSettings, defineConfig, setting } from '@shoal/runtime';
+
+/** Settings of the `shoal` command and of the host supervisor it runs (`shoal up`). */
+export const cliConfig = defineConfig({
+  ...commonSettings,
+  dataDir: setting.path('SHOAL_DATA_DIR', '/var/lib/shoal', 'state and logs of this host: run/ (pid, status.json), logs/, one directory per service'),
+  natsUrl: setting.optionalString('SHOAL_NATS_URL', 'use this NATS server instead of starting a nats-server child'),
+  natsPort: setting.int('SHOAL_NATS_PORT', 4222, 'client port of the nats-server child (loopback only)', { min: 1, max: 65535 }),
+  natsServerBin: setting.string('SHOAL_NATS_SERVER_BIN', 'nats-server', 'nats-server executable, looked up on PATH'),
+  readyTimeoutMs: setting.duration('SHOAL_READY_TIMEOUT', 60_000, 'how long `shoal up --detach` waits for every process to report ready'),
+});
+
+export type CliConfig = ReturnType<typeof cliConfig.load>;

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { freeLoopbackPort } from '@shoal/testkit';
+import { isAlive, type HostStatus } from '../src/state.js';
+import { serviceNames } from '../src/host.js';
+
+const shoalMain = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const run = promisify(execFile);
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+
+async function shoal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [shoalMain, ...args], { env, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function statusFile(): HostStatus {
+  return JSON.parse(readFileSync(join(dataDir, 'run', 'status.json'), 'utf8')) as HostStatus;
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'shoal-up-test-'));
+  env = { ...process.env, SHOAL_DATA_DIR: dataDir, SHOAL_NATS_PORT: String(await freeLoopbackPort()), SHOAL_LOG_LEVEL: 'info' };
+});
+
+afterAll(async () => {
+  await shoal('down');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the shoal command', () => {
+  it('reports that shoal is not running before it was started', async () => {
+    const result = await shoal('status');
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain('shoal is not running');
+  });
+
+  it('rejects unknown commands and flags with usage and exit code 2', async () => {
+    expect((await shoal('launch')).code).toBe(2);
+    const badFlag = await shoal('up', '--detached');
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('Unknown option');
+  });
+
+  it('rejects invalid settings, naming every one of them, and starts nothing', async () => {
+    const saved = env;
+    env = { ...env, SHOAL_NATS_PORT: '70000', SHOAL_LOG_LEVEL: 'loud' };
+    const result = await shoal('up', '--detach');
+    env = saved;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SHOAL_NATS_PORT');
+    expect(result.stderr).toContain('SHOAL_LOG_LEVEL');
+    expect((await shoal('status')).code).toBe(3);
+  });
+
+  it('up --detach returns once nats-server and every service report ready', async () => {
+    const result = await shoal('up', '--detach');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const status = await shoal('status');
+    expect(status.code).toBe(0);
+    for (const name of ['nats-server', ...serviceNames]) expect(status.stdout).toMatch(new RegExp(`^${name}\\s+\\d+\\s+ready\\s+0$`, 'm'));
+  });
+
+  it('refuses a second up while one is running', async () => {
+    const result = await shoal('up', '--detach');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('shoal is already running');
+  });
+
+  it('restarts a service process that dies', async () => {
+    const before = statusFile().processes.find((p) => p.name === 'scheduler')!;
+    process.kill(before.pid!, 'SIGKILL');
+    await expect
+      .poll(() => statusFile().processes.find((p) => p.name === 'scheduler'), { timeout: 20_000, interval: 100 })
+      .toMatchObject({ state: 'ready', restarts: 1 });
+    expect(statusFile().processes.find((p) => p.name === 'scheduler')!.pid).not.toBe(before.pid);
+  });
+
+  it('env explains that no Docker API is served yet', async () => {
+    const result = await shoal('env');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no Docker API is being served on this host');
+  });
+
+  it('down stops every process it started and leaves no state behind', async () => {
+    const pids = statusFile().processes.map((p) => p.pid!);
+    const supervisorPid = statusFile().pid;
+    const result = await shoal('down');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('shoal stopped');
+    for (const pid of [...pids, supervisorPid]) expect(isAlive(pid)).toBe(false);
+    expect((await shoal('status')).code).toBe(3);
+    const log = readFileSync(join(dataDir, 'logs', 'scheduler.log'), 'utf8');
+    expect(log).toContain('skeleton: the scheduler service arrives with issue 5');
+  });
+});
