@@ -288,7 +288,7 @@ export interface StoreSnapshot {
 
 /**
  * Selector narrows a List or a Watch to matching objects. Several selectors must all match.
- * A selector that does not apply to the kind (e.g. slot for a network) matches nothing.
+ * A selector that does not apply to the kind (e.g. slot for a network) is refused with INVALID_ARGUMENT.
  */
 export interface Selector {
   id?: string | undefined;
@@ -394,7 +394,10 @@ export interface WatchRequest_WatchEntry {
   kind: ObjectKind;
   /** A bit mask of ChangeAction values; 0 means every action. */
   actionMask: number;
-  /** All must match the object (for a delete, the deleted object; for an update, the new one). */
+  /**
+   * All must match the object (for a delete, the deleted object; for an update, the new or the old
+   * one, so a watcher also sees an object leave its selection).
+   */
   selectors: Selector[];
 }
 
