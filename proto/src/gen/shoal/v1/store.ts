@@ -3286,7 +3286,8 @@ export const StoreService = {
   },
   /**
    * Takes the named lease if it is free, expired, or already held by the caller. Fails with
-   * CONFLICT if another holder has it.
+   * FAILED_PRECONDITION naming the holder and expiry if another holder has it, and with CONFLICT if
+   * a concurrent acquirer won the race.
    */
   acquireLease: {
     path: "/shoal.v1.Store/AcquireLease" as const,
@@ -3336,7 +3337,8 @@ export interface StoreServer extends UntypedServiceImplementation {
   watch: handleServerStreamingCall<WatchRequest, WatchMessage>;
   /**
    * Takes the named lease if it is free, expired, or already held by the caller. Fails with
-   * CONFLICT if another holder has it.
+   * FAILED_PRECONDITION naming the holder and expiry if another holder has it, and with CONFLICT if
+   * a concurrent acquirer won the race.
    */
   acquireLease: handleUnaryCall<AcquireLeaseRequest, LeaseResponse>;
   /** Extends the caller's lease. Fails with CONFLICT if it lapsed or changed hands. */
@@ -3413,7 +3415,8 @@ export interface StoreClient extends Client {
   watch(request: WatchRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchMessage>;
   /**
    * Takes the named lease if it is free, expired, or already held by the caller. Fails with
-   * CONFLICT if another holder has it.
+   * FAILED_PRECONDITION naming the holder and expiry if another holder has it, and with CONFLICT if
+   * a concurrent acquirer won the race.
    */
   acquireLease(
     request: AcquireLeaseRequest,

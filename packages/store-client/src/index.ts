@@ -1,0 +1,16 @@
+/**
+ * The typed client of the Store API that services/raft serves, and the wire conversions client and
+ * server share. Other manager services read, write and watch the replicated store through it.
+ */
+export {
+  StoreApiClient,
+  createStoreClient,
+  type CommitInput,
+  type LeaseHolding,
+  type ReadConsistency,
+  type ReadOptions,
+  type RemoteWatchFilter,
+  type RemoteWatchOptions,
+  type StoreApiClientOptions,
+} from './client.js';
+export { actionMaskOf, actionsOfMask, durationOfMs, fromWatchMessage, msOfDuration, toWatchMessage } from './wire.js';
