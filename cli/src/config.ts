@@ -6,6 +6,7 @@ export const cliConfig = defineConfig({
   dataDir: setting.path('SHOAL_DATA_DIR', '/var/lib/shoal', 'state and logs of this host: run/ (pid, status.json), logs/, one directory per service'),
   natsUrl: setting.optionalString('SHOAL_NATS_URL', 'use this NATS server instead of starting a nats-server child'),
   natsPort: setting.int('SHOAL_NATS_PORT', 4222, 'client port of the nats-server child (loopback only)', { min: 1, max: 65535 }),
+  raftPort: setting.int('SHOAL_RAFT_PORT', 2377, "loopback port of this host's raft replica (Store API and raft peers; 2377 is Docker's manager port)", { min: 1, max: 65535 }),
   natsServerBin: setting.string('SHOAL_NATS_SERVER_BIN', 'nats-server', 'nats-server executable, looked up on PATH'),
   readyTimeoutMs: setting.duration('SHOAL_READY_TIMEOUT', 60_000, 'how long `shoal up --detach` waits for every process to report ready'),
 });

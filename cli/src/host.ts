@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import type { Component } from '@shoal/runtime';
 import { ChildProcessComponent, defaultRestartPolicy, type ChildSpec, type RestartPolicy } from './child-process.js';
 import type { CliConfig } from './config.js';
+import { ensureHostPki } from './host-pki.js';
 import { hostPaths, writeStatus, type HostStatus, type ProcessStatus } from './state.js';
 
 /**
@@ -29,6 +30,11 @@ export function hostProcesses(config: CliConfig): ChildSpec[] {
       logFile: join(logs, 'nats-server.log'),
     });
   }
+  const pki = ensureHostPki(config.dataDir);
+  // What each service needs beyond the common settings; the others are skeletons for now.
+  const serviceEnv: Partial<Record<(typeof serviceNames)[number], NodeJS.ProcessEnv>> = {
+    raft: { SHOAL_TLS_CA: pki.ca, SHOAL_TLS_CERT: pki.cert, SHOAL_TLS_KEY: pki.key, SHOAL_RAFT_LISTEN: `127.0.0.1:${config.raftPort}` },
+  };
   for (const name of serviceNames) {
     const serviceDataDir = join(config.dataDir, name);
     mkdirSync(serviceDataDir, { recursive: true });
@@ -41,6 +47,7 @@ export function hostProcesses(config: CliConfig): ChildSpec[] {
         SHOAL_NATS_URL: natsUrl,
         SHOAL_DATA_DIR: serviceDataDir,
         SHOAL_LOG_LEVEL: config.logLevel,
+        ...serviceEnv[name],
       },
       readiness: { kind: 'ipc' },
       logFile: join(logs, `${name}.log`),

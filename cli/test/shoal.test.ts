@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { loadCertificateAuthority } from '@shoal/pki';
+import { Config, newId } from '@shoal/proto';
+import { createStoreClient } from '@shoal/store-client';
 import { freeLoopbackPort } from '@shoal/testkit';
+import { MANAGER_SERVER_NAME } from '../src/host-pki.js';
 import { isAlive, type HostStatus } from '../src/state.js';
 import { serviceNames } from '../src/host.js';
 
@@ -14,6 +18,7 @@ const run = promisify(execFile);
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
+let raftPort: number;
 
 async function shoal(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -31,7 +36,16 @@ function statusFile(): HostStatus {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'shoal-up-test-'));
-  env = { ...process.env, SHOAL_DATA_DIR: dataDir, SHOAL_NATS_PORT: String(await freeLoopbackPort()), SHOAL_LOG_LEVEL: 'info' };
+  raftPort = await freeLoopbackPort();
+  env = {
+    ...process.env,
+    SHOAL_DATA_DIR: dataDir,
+    SHOAL_NATS_PORT: String(await freeLoopbackPort()),
+    SHOAL_RAFT_PORT: String(raftPort),
+    // A short tick so the single replica elects itself quickly; the default is swarmkit's 1 s.
+    SHOAL_RAFT_TICK: '100ms',
+    SHOAL_LOG_LEVEL: 'info',
+  };
 });
 
 afterAll(async () => {
@@ -71,6 +85,29 @@ describe('the shoal command', () => {
     const status = await shoal('status');
     expect(status.code).toBe(0);
     for (const name of ['nats-server', ...serviceNames]) expect(status.stdout).toMatch(new RegExp(`^${name}\\s+\\d+\\s+ready\\s+0$`, 'm'));
+  });
+
+  it("runs a single raft replica that serves the Store API over mTLS with the host's own CA", async () => {
+    const pki = join(dataDir, 'pki');
+    expect(statSync(join(pki, 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(pki, 'manager.key')).mode & 0o777).toBe(0o600);
+    const ca = loadCertificateAuthority(readFileSync(join(pki, 'ca.crt'), 'utf8'), readFileSync(join(pki, 'ca.key'), 'utf8'));
+    const client = ca.issue({ cn: 'cli-test', ou: 'swarm-manager' });
+    const store = createStoreClient({
+      address: `127.0.0.1:${raftPort}`,
+      tls: { ca: client.caCertPem, cert: client.certPem, key: client.keyPem },
+      serverName: MANAGER_SERVER_NAME,
+    });
+    try {
+      const config = Config.fromPartial({ id: newId(), spec: { annotations: { name: 'written-through-shoal-up' }, data: new TextEncoder().encode('hello') } });
+      // The replica may still be electing itself: linearizable reads answer UNAVAILABLE until it leads.
+      await expect.poll(() => store.list('config').then(() => true, () => false), { timeout: 30_000, interval: 200 }).toBe(true);
+      await store.commit({ changes: [{ action: 'create', kind: 'config', object: config }] });
+      const stored = await store.get('config', config.id);
+      expect(stored.spec?.annotations?.name).toBe('written-through-shoal-up');
+    } finally {
+      store.close();
+    }
   });
 
   it('refuses a second up while one is running', async () => {

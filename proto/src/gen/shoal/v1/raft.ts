@@ -20,8 +20,8 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { StoreSnapshot } from "./store.js";
-import { RaftMemberStatus } from "./types.js";
+import { StoreSnapshot, StoreTransaction } from "./store.js";
+import { RaftMemberStatus, Version } from "./types.js";
 
 export enum EntryType {
   /** NORMAL - A StoreTransaction (or, with no data, the empty entry a new leader appends). */
@@ -337,6 +337,26 @@ export interface StreamRaftMessageRequest {
 export interface StreamRaftMessageResponse {
 }
 
+/**
+ * ForwardProposalRequest carries a write a follower received to the leader, which alone may
+ * propose (raft-core does not forward proposals, so that a lost one is never silent).
+ */
+export interface ForwardProposalRequest {
+  /**
+   * The transaction as the follower checked it. The leader sets request_id and proposed_at itself:
+   * ids are only unique per proposer, and every transaction carries the leader's clock.
+   */
+  transaction: StoreTransaction | undefined;
+}
+
+export interface ForwardProposalResponse {
+  /**
+   * The version (raft index) the transaction was applied at; the follower answers its caller once
+   * its own store has applied it too (read-your-writes).
+   */
+  version: Version | undefined;
+}
+
 export interface ResolveAddressRequest {
   raftId: bigint;
 }
@@ -384,6 +404,14 @@ export interface ListMembersResponse {
   members: RaftMember[];
   /** The current leader's raft ID; 0 if there is none. */
   leader: bigint;
+}
+
+export interface UnlockRequest {
+  /** SWMKEY-1-...: never stored by the replica, never logged. */
+  unlockKey: string;
+}
+
+export interface UnlockResponse {
 }
 
 function createBaseEntry(): Entry {
@@ -1714,6 +1742,144 @@ export const StreamRaftMessageResponse: MessageFns<StreamRaftMessageResponse> = 
   },
 };
 
+function createBaseForwardProposalRequest(): ForwardProposalRequest {
+  return { transaction: undefined };
+}
+
+export const ForwardProposalRequest: MessageFns<ForwardProposalRequest> = {
+  encode(message: ForwardProposalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transaction !== undefined) {
+      StoreTransaction.encode(message.transaction, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForwardProposalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForwardProposalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transaction = StoreTransaction.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForwardProposalRequest {
+    return { transaction: isSet(object.transaction) ? StoreTransaction.fromJSON(object.transaction) : undefined };
+  },
+
+  toJSON(message: ForwardProposalRequest): unknown {
+    const obj: any = {};
+    if (message.transaction !== undefined) {
+      obj.transaction = StoreTransaction.toJSON(message.transaction);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ForwardProposalRequest>): ForwardProposalRequest {
+    return ForwardProposalRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ForwardProposalRequest>): ForwardProposalRequest {
+    const message = createBaseForwardProposalRequest();
+    message.transaction = (object.transaction !== undefined && object.transaction !== null)
+      ? StoreTransaction.fromPartial(object.transaction)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseForwardProposalResponse(): ForwardProposalResponse {
+  return { version: undefined };
+}
+
+export const ForwardProposalResponse: MessageFns<ForwardProposalResponse> = {
+  encode(message: ForwardProposalResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForwardProposalResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForwardProposalResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForwardProposalResponse {
+    return { version: isSet(object.version) ? Version.fromJSON(object.version) : undefined };
+  },
+
+  toJSON(message: ForwardProposalResponse): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ForwardProposalResponse>): ForwardProposalResponse {
+    return ForwardProposalResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ForwardProposalResponse>): ForwardProposalResponse {
+    const message = createBaseForwardProposalResponse();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseResolveAddressRequest(): ResolveAddressRequest {
   return { raftId: 0n };
 }
@@ -2457,6 +2623,131 @@ export const ListMembersResponse: MessageFns<ListMembersResponse> = {
   },
 };
 
+function createBaseUnlockRequest(): UnlockRequest {
+  return { unlockKey: "" };
+}
+
+export const UnlockRequest: MessageFns<UnlockRequest> = {
+  encode(message: UnlockRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unlockKey !== "") {
+      writer.uint32(10).string(message.unlockKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unlockKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnlockRequest {
+    return {
+      unlockKey: isSet(object.unlockKey)
+        ? globalThis.String(object.unlockKey)
+        : isSet(object.unlock_key)
+        ? globalThis.String(object.unlock_key)
+        : "",
+    };
+  },
+
+  toJSON(message: UnlockRequest): unknown {
+    const obj: any = {};
+    if (message.unlockKey !== "") {
+      obj.unlockKey = message.unlockKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockRequest>): UnlockRequest {
+    return UnlockRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnlockRequest>): UnlockRequest {
+    const message = createBaseUnlockRequest();
+    message.unlockKey = object.unlockKey ?? "";
+    return message;
+  },
+};
+
+function createBaseUnlockResponse(): UnlockResponse {
+  return {};
+}
+
+export const UnlockResponse: MessageFns<UnlockResponse> = {
+  encode(_: UnlockResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UnlockResponse {
+    return {};
+  },
+
+  toJSON(_: UnlockResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockResponse>): UnlockResponse {
+    return UnlockResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<UnlockResponse>): UnlockResponse {
+    const message = createBaseUnlockResponse();
+    return message;
+  },
+};
+
 /**
  * Raft is the transport between raft-store replicas. It is never proxied: each message must
  * reach the member it is addressed to.
@@ -2497,6 +2788,22 @@ export const RaftService = {
       Buffer.from(ResolveAddressResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResolveAddressResponse => ResolveAddressResponse.decode(value),
   },
+  /**
+   * Proposes a follower's write on the leader and answers once the leader has applied it. Fails
+   * with the error applying it raised (CONFLICT ...), or UNAVAILABLE if this member is not the
+   * leader or lost leadership before the entry committed (it may still commit).
+   */
+  forwardProposal: {
+    path: "/shoal.v1.Raft/ForwardProposal" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForwardProposalRequest): Buffer =>
+      Buffer.from(ForwardProposalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForwardProposalRequest => ForwardProposalRequest.decode(value),
+    responseSerialize: (value: ForwardProposalResponse): Buffer =>
+      Buffer.from(ForwardProposalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForwardProposalResponse => ForwardProposalResponse.decode(value),
+  },
 } as const;
 
 export interface RaftServer extends UntypedServiceImplementation {
@@ -2504,6 +2811,12 @@ export interface RaftServer extends UntypedServiceImplementation {
   streamRaftMessage: handleClientStreamingCall<StreamRaftMessageRequest, StreamRaftMessageResponse>;
   /** Where the member with this raft ID can be reached, as this replica knows it. */
   resolveAddress: handleUnaryCall<ResolveAddressRequest, ResolveAddressResponse>;
+  /**
+   * Proposes a follower's write on the leader and answers once the leader has applied it. Fails
+   * with the error applying it raised (CONFLICT ...), or UNAVAILABLE if this member is not the
+   * leader or lost leadership before the entry committed (it may still commit).
+   */
+  forwardProposal: handleUnaryCall<ForwardProposalRequest, ForwardProposalResponse>;
 }
 
 export interface RaftClient extends Client {
@@ -2553,6 +2866,26 @@ export interface RaftClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResolveAddressResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Proposes a follower's write on the leader and answers once the leader has applied it. Fails
+   * with the error applying it raised (CONFLICT ...), or UNAVAILABLE if this member is not the
+   * leader or lost leadership before the entry committed (it may still commit).
+   */
+  forwardProposal(
+    request: ForwardProposalRequest,
+    callback: (error: ServiceError | null, response: ForwardProposalResponse) => void,
+  ): ClientUnaryCall;
+  forwardProposal(
+    request: ForwardProposalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForwardProposalResponse) => void,
+  ): ClientUnaryCall;
+  forwardProposal(
+    request: ForwardProposalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForwardProposalResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -2651,6 +2984,64 @@ export const RaftMembershipClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RaftMembershipClient;
   service: typeof RaftMembershipService;
+  serviceName: string;
+};
+
+/**
+ * RaftUnlock starts a replica whose raft data is autolocked (docker swarm unlock). A locked replica
+ * serves nothing else: every other call answers FAILED_PRECONDITION with Docker's "Swarm is
+ * encrypted and needs to be unlocked..." until the right key arrives here.
+ */
+export type RaftUnlockService = typeof RaftUnlockService;
+export const RaftUnlockService = {
+  /**
+   * A wrong key fails with UNAUTHENTICATED "swarm could not be unlocked: invalid key provided"; an
+   * unlocked replica answers FAILED_PRECONDITION "swarm is not locked".
+   */
+  unlock: {
+    path: "/shoal.v1.RaftUnlock/Unlock" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnlockRequest): Buffer => Buffer.from(UnlockRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnlockRequest => UnlockRequest.decode(value),
+    responseSerialize: (value: UnlockResponse): Buffer => Buffer.from(UnlockResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnlockResponse => UnlockResponse.decode(value),
+  },
+} as const;
+
+export interface RaftUnlockServer extends UntypedServiceImplementation {
+  /**
+   * A wrong key fails with UNAUTHENTICATED "swarm could not be unlocked: invalid key provided"; an
+   * unlocked replica answers FAILED_PRECONDITION "swarm is not locked".
+   */
+  unlock: handleUnaryCall<UnlockRequest, UnlockResponse>;
+}
+
+export interface RaftUnlockClient extends Client {
+  /**
+   * A wrong key fails with UNAUTHENTICATED "swarm could not be unlocked: invalid key provided"; an
+   * unlocked replica answers FAILED_PRECONDITION "swarm is not locked".
+   */
+  unlock(
+    request: UnlockRequest,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
+  ): ClientUnaryCall;
+  unlock(
+    request: UnlockRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
+  ): ClientUnaryCall;
+  unlock(
+    request: UnlockRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnlockResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const RaftUnlockClient = makeGenericClientConstructor(RaftUnlockService, "shoal.v1.RaftUnlock") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): RaftUnlockClient;
+  service: typeof RaftUnlockService;
   serviceName: string;
 };
 

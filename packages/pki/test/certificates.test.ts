@@ -4,7 +4,11 @@ import { type AddressInfo, isIP } from 'node:net';
 import { type PeerCertificate, type TLSSocket, connect, createServer } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '@shoal/errors';
-import { type TestCertificate, createTestPki } from '../src/test-pki.js';
+import { createCertificateAuthority, loadCertificateAuthority, type IssuedCertificate } from '../src/index.js';
+
+function createTestPki() {
+  return { ca: createCertificateAuthority('Shoal test CA'), foreignCa: createCertificateAuthority('Foreign test CA') };
+}
 
 const invalidArgument = expect.objectContaining({ code: ErrorCode.InvalidArgument });
 
@@ -16,7 +20,7 @@ afterEach(() => {
 });
 
 /** An mTLS server trusting only `ca`; it answers each client with the subject of the client's certificate. */
-async function mtlsServer(identity: TestCertificate): Promise<number> {
+async function mtlsServer(identity: IssuedCertificate): Promise<number> {
   const server = createServer(
     { cert: identity.certPem, key: identity.keyPem, ca: ca.caCertPem, requestCert: true, rejectUnauthorized: true },
     (socket) => {
@@ -34,7 +38,7 @@ async function mtlsServer(identity: TestCertificate): Promise<number> {
  * Connects to 127.0.0.1 as `identity`, trusting `trusted`, and checks the server's certificate against
  * `serverName`. Resolves with what the server wrote, or rejects with the TLS error.
  */
-function exchange(port: number, serverName: string, identity: TestCertificate, trusted: string): Promise<string> {
+function exchange(port: number, serverName: string, identity: IssuedCertificate, trusted: string): Promise<string> {
   return new Promise((resolve, reject) => {
     // An IP address is checked against the host; a DNS name goes through SNI (servername).
     const socket: TLSSocket = connect({
@@ -53,7 +57,7 @@ function exchange(port: number, serverName: string, identity: TestCertificate, t
   });
 }
 
-describe('createTestPki', () => {
+describe('certificate authorities', () => {
   it('issues certificates that work both ways in mutual TLS, for localhost and 127.0.0.1, naming the client', async () => {
     const port = await mtlsServer(ca.issue({ cn: 'manager-1', ou: 'swarm-manager', o: 'cluster-1' }));
     const client = ca.issue({ cn: 'node-7', ou: 'swarm-worker', o: 'cluster-1' });
@@ -101,5 +105,33 @@ describe('createTestPki', () => {
   it('rejects IPv6 server names and an empty common name as invalid arguments', () => {
     expect(() => ca.issue({ cn: 'n', serverNames: ['::1'] })).toThrow(invalidArgument);
     expect(() => ca.issue({ cn: '' })).toThrow(invalidArgument);
+  });
+
+  it("follows Swarm's validity: a 20-year CA and 90-day certificates, both backdated an hour for clock skew", () => {
+    const day = 24 * 60 * 60 * 1000;
+    const before = Date.now();
+    const caCert = new X509Certificate(ca.caCertPem);
+    const leaf = new X509Certificate(ca.issue({ cn: 'node-1' }).certPem);
+    const shortLived = new X509Certificate(ca.issue({ cn: 'node-2' }, { validityMs: day }).certPem);
+    const span = (cert: X509Certificate) => Date.parse(cert.validTo) - Date.parse(cert.validFrom);
+    expect(span(caCert)).toBe(20 * 365 * day + 60 * 60 * 1000);
+    expect(span(leaf)).toBe(90 * day + 60 * 60 * 1000);
+    expect(span(shortLived)).toBe(day + 60 * 60 * 1000);
+    expect(Date.parse(leaf.validFrom)).toBeLessThan(before - 59 * 60 * 1000);
+  });
+
+  it('reloads a CA from its PEM certificate and key, and what it issues then chains to the same CA', () => {
+    const reloaded = loadCertificateAuthority(ca.caCertPem, ca.caKeyPem);
+    const leaf = new X509Certificate(reloaded.issue({ cn: 'node-3', ou: 'swarm-manager' }).certPem);
+    expect(leaf.checkIssued(new X509Certificate(ca.caCertPem))).toBe(true);
+    expect(leaf.verify(new X509Certificate(ca.caCertPem).publicKey)).toBe(true);
+    expect(leaf.issuer).toBe(new X509Certificate(ca.caCertPem).subject);
+  });
+
+  it('refuses to load a CA from a key that is not its own, a certificate that is no CA, or garbage', () => {
+    const leaf = ca.issue({ cn: 'node-4' });
+    expect(() => loadCertificateAuthority(ca.caCertPem, foreignCa.caKeyPem)).toThrow(invalidArgument);
+    expect(() => loadCertificateAuthority(leaf.certPem, leaf.keyPem)).toThrow(invalidArgument);
+    expect(() => loadCertificateAuthority('not a certificate', ca.caKeyPem)).toThrow(invalidArgument);
   });
 });

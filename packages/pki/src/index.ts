@@ -1,0 +1,13 @@
+/**
+ * Shoal's X.509 certificates: ECDSA P-256 certificate authorities and the certificates they issue,
+ * as Docker Swarm uses them (CN = node ID, OU = role, O = cluster ID).
+ */
+export {
+  DEFAULT_CA_VALIDITY_MS,
+  DEFAULT_CERTIFICATE_VALIDITY_MS,
+  createCertificateAuthority,
+  loadCertificateAuthority,
+  type CertificateAuthority,
+  type CertificateSubject,
+  type IssuedCertificate,
+} from './certificates.js';
