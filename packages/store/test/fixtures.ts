@@ -1,35 +1,7 @@
 import { isShoalError } from '@shoal/errors';
-import { Lease, Network, Node, NodeRole, Secret, Service, Task, TaskState } from '@shoal/proto';
 import type { Commit, MemoryStoreOptions, Watch } from '../src/index.js';
 
-type PartialOf<T extends { fromPartial(object: never): unknown }> = Parameters<T['fromPartial']>[0];
-
-/** A service named `name`, plus whatever `rest` sets. */
-export function service(id: string, name: string, rest: PartialOf<typeof Service> = {}): Service {
-  return Service.fromPartial({ ...rest, id, spec: { ...rest.spec, annotations: { name, ...rest.spec?.annotations } } });
-}
-
-/** A task of `serviceId`, in slot 1 and desired RUNNING unless `rest` says otherwise. */
-export function task(id: string, serviceId: string, rest: PartialOf<typeof Task> = {}): Task {
-  return Task.fromPartial({ slot: 1n, desiredState: TaskState.RUNNING, ...rest, id, serviceId });
-}
-
-/** A worker node reporting `hostname`. */
-export function node(id: string, hostname: string, rest: PartialOf<typeof Node> = {}): Node {
-  return Node.fromPartial({ role: NodeRole.WORKER, ...rest, id, description: { hostname } });
-}
-
-export function network(id: string, name: string): Network {
-  return Network.fromPartial({ id, spec: { annotations: { name } } });
-}
-
-export function secret(id: string, name: string): Secret {
-  return Secret.fromPartial({ id, spec: { annotations: { name }, data: Buffer.from([1, 2, 3]) } });
-}
-
-export function lease(id: string, name: string, epoch: bigint, expiry: Date): Lease {
-  return Lease.fromPartial({ id, name, holder: 'instance-1', epoch, expiry });
-}
+export { lease, network, node, secret, service, take, task } from '../src/testing.js';
 
 /** A clock that starts at 2025-01-01T00:00:00Z and moves one second per reading. */
 export function steppingClock(): () => Date {
@@ -40,17 +12,6 @@ export function steppingClock(): () => Date {
 /** Options every test store uses: a deterministic clock. */
 export function testOptions(options: MemoryStoreOptions = {}): MemoryStoreOptions {
   return { clock: steppingClock(), ...options };
-}
-
-/** Reads `count` commits from `watch` (waiting for them as needed). */
-export async function take(watch: Watch, count: number): Promise<Commit[]> {
-  const commits: Commit[] = [];
-  while (commits.length < count) {
-    const next = await watch.next();
-    if (next.done === true) throw new Error(`watch ended after ${commits.length} of ${count} commits`);
-    commits.push(next.value);
-  }
-  return commits;
 }
 
 /** Reads whatever `watch` has already queued, without waiting for more, by closing it after a turn. */
