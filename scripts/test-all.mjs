@@ -2,6 +2,7 @@
 // Runs every workspace's tests through turbo and ends with one closing line, "Tests: N passed, N failed",
 // summed from each package's vitest JSON report. A package that has a test script but wrote no report
 // (it crashed before reporting, or found no test files) fails the run: silence is never success.
+// Test files are type-checked first (each package's `typecheck` script), since vitest does not.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -27,6 +28,8 @@ const tested = workspaces();
 for (const ws of tested) rmSync(join(ws.dir, reportName), { force: true });
 
 const buildStatus = turbo('build');
+// Vitest strips types without checking them, so the test files are type-checked here first.
+const typecheckStatus = buildStatus === 0 ? turbo('typecheck', '--output-logs=errors-only') : buildStatus;
 const testStatus = buildStatus === 0 ? turbo('test', '--continue', '--concurrency=2') : buildStatus;
 
 let passed = 0;
@@ -49,5 +52,6 @@ for (const ws of tested) {
 }
 for (const problem of problems) console.log(`problem: ${problem}`);
 if (buildStatus !== 0) console.log('problem: the build failed');
+if (typecheckStatus !== 0) console.log('problem: type-checking failed (see above)');
 console.log(`Tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(buildStatus === 0 && testStatus === 0 && failed === 0 && problems.length === 0 ? 0 : 1);
+process.exit(buildStatus === 0 && typecheckStatus === 0 && testStatus === 0 && failed === 0 && problems.length === 0 ? 0 : 1);

@@ -99,7 +99,7 @@ describe('the shoal command', () => {
       serverName: MANAGER_SERVER_NAME,
     });
     try {
-      const config = Config.fromPartial({ id: newId(), spec: { annotations: { name: 'written-through-shoal-up' }, data: new TextEncoder().encode('hello') } });
+      const config = Config.fromPartial({ id: newId(), spec: { annotations: { name: 'written-through-shoal-up' }, data: Buffer.from('hello') } });
       // The replica may still be electing itself: linearizable reads answer UNAVAILABLE until it leads.
       await expect.poll(() => store.list('config').then(() => true, () => false), { timeout: 30_000, interval: 200 }).toBe(true);
       await store.commit({ changes: [{ action: 'create', kind: 'config', object: config }] });

@@ -17,7 +17,7 @@ function startFixture(env: Record<string, string> = {}, { ipc = true } = {}) {
   });
   const entries: LogEntry[] = [];
   let partial = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) entries.push(JSON.parse(line) as LogEntry);

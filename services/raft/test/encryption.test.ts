@@ -1,40 +1,11 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { ErrorCode, hasCode } from '@shoal/errors';
-import { Cluster } from '@shoal/proto';
 import { generateUnlockKey, INVALID_UNLOCK_KEY_MESSAGE, LOCKED_MESSAGE, parseUnlockKey } from '@shoal/raft-storage';
+import { autolockedCluster, filesContaining, filesUnder } from './support/encryption.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANAGER_UNLOCK_SUBSYSTEM } from '../src/replica/index.js';
 import { eventually, TestCluster, type ReplicaHandle } from './support/cluster.js';
 import { network, secret } from './support/objects.js';
 
 const withCode = (code: ErrorCode) => (err: unknown) => hasCode(err, code);
-
-/** Every file under `dir`, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path) : [path];
-  });
-}
-
-/** The files under `dir` that contain `needle` as raw bytes, base64 or hex. */
-function filesContaining(dir: string, needle: Buffer): string[] {
-  const encodings = [needle, Buffer.from(needle.toString('base64')), Buffer.from(needle.toString('hex'))];
-  return filesUnder(dir).filter((path) => {
-    const content = readFileSync(path);
-    return encodings.some((encoded) => content.includes(encoded));
-  });
-}
-
-/** The cluster object with autolock on and `unlockKey` as the managers' key, as `docker swarm update --autolock` leaves it. */
-function autolockedCluster(unlockKey: string): Cluster {
-  return Cluster.fromPartial({
-    id: 'cluster-autolock',
-    spec: { annotations: { name: 'default' }, encryptionConfig: { autoLockManagers: true } },
-    unlockKeys: [{ subsystem: MANAGER_UNLOCK_SUBSYSTEM, key: parseUnlockKey(unlockKey) }],
-  });
-}
 
 describe('encryption at rest and autolock', () => {
   let cluster: TestCluster;
@@ -56,7 +27,7 @@ describe('encryption at rest and autolock', () => {
 
     expect((await cluster.replicas[2]!.client().get('secret', 'sec-plain')).spec?.data).toEqual(plaintext);
     expect(filesUnder(cluster.root).some((path) => path.endsWith('.snap'))).toBe(true);
-    expect(filesContaining(cluster.root, plaintext)).toEqual([]);
+    expect(filesContaining(filesUnder(cluster.root), plaintext)).toEqual([]);
   });
 
   describe('a replica restarted after the cluster turned autolock on', () => {
@@ -102,8 +73,8 @@ describe('encryption at rest and autolock', () => {
     });
 
     it('never writes the unlock key to any data directory, as text or as key bytes', () => {
-      expect(filesContaining(cluster.root, Buffer.from(unlockKey))).toEqual([]);
-      expect(filesContaining(cluster.root, parseUnlockKey(unlockKey))).toEqual([]);
+      expect(filesContaining(filesUnder(cluster.root), Buffer.from(unlockKey))).toEqual([]);
+      expect(filesContaining(filesUnder(cluster.root), parseUnlockKey(unlockKey))).toEqual([]);
     });
   });
 });

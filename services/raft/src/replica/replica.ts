@@ -340,8 +340,22 @@ export class RaftReplica implements Consensus, Component {
     this.checkSender(message.from, callerNodeId);
     if (message.type === MessageType.MSG_SNAP) throw errors.invalidArgument('snapshots are sent over StreamRaftMessage, in chunks');
     this.#lastHeard.set(message.from, Date.now());
-    this.node.step(message);
+    this.stepNode(message);
     this.kick();
+  }
+
+  /**
+   * Steps a message into raft-core. INTERNAL from there means this replica's own state broke an
+   * invariant (its durable log lost entries it had acknowledged, say): it stops, and the process exits
+   * non-zero, rather than answer every heartbeat with the same error forever (etcd panics here).
+   */
+  private stepNode(message: Message): void {
+    try {
+      this.node.step(message);
+    } catch (err) {
+      if (hasCode(err, ErrorCode.Internal)) this.fail(err);
+      throw err;
+    }
   }
 
   /**
@@ -365,7 +379,7 @@ export class RaftReplica implements Consensus, Component {
       this.log.info({ from: message.from, index: metadata.index }, 'snapshot received');
     }
     this.requireRunning();
-    this.node.step({ ...message, snapshot: { metadata, data: EMPTY } });
+    this.stepNode({ ...message, snapshot: { metadata, data: EMPTY } });
     this.kick();
   }
 
