@@ -16,8 +16,8 @@ function managerUnary<Req, Res>(log: Logger, handler: (request: Req, caller: Pee
 export function createRaftService(replica: RaftReplica, log: Logger): RaftServer {
   return {
     processRaftMessage: managerUnary(log, (request, caller) => {
-      if (request.message === undefined) throw errors.invalidArgument('a raft message request carries no message');
-      replica.step(request.message, caller.cn);
+      if (request.messages.length === 0) throw errors.invalidArgument('a raft message request carries no message');
+      for (const message of request.messages) replica.step(message, caller.cn);
       return {};
     }),
     streamRaftMessage: (call, callback) => {

@@ -59,7 +59,9 @@ interface Peer {
 
 /**
  * The Raft service's client side: one gRPC channel (mutual TLS) per member, a FIFO of messages per
- * member sent one unary ProcessRaftMessage at a time, and snapshots streamed in chunks over
+ * member sent one unary ProcessRaftMessage at a time (each call carrying everything queued while the
+ * previous one was in flight, so a follower persists a burst of appends with one fsync), and
+ * snapshots streamed in chunks over
  * StreamRaftMessage. Sending never blocks the caller: messages are queued and delivered in the
  * background; a failed delivery drops that member's queue and is reported as unreachable, which is all
  * raft needs (it resends whatever is still wanted).
@@ -172,9 +174,10 @@ export class PeerTransport {
   private async drain(to: bigint, peer: Peer): Promise<void> {
     peer.sending = true;
     try {
-      for (let message = peer.queue.shift(); message !== undefined && !this.#closed; message = peer.queue.shift()) {
+      while (peer.queue.length > 0 && !this.#closed) {
+        const messages = takeBatch(peer.queue);
         try {
-          await unaryCall(peer.client, RaftService.processRaftMessage, { message }, { deadlineMs: this.#options.sendTimeoutMs });
+          await unaryCall(peer.client, RaftService.processRaftMessage, { messages }, { deadlineMs: this.#options.sendTimeoutMs });
         } catch (err) {
           // What is still queued was built for a member that is not answering: raft resends what matters.
           peer.queue.length = 0;
@@ -263,4 +266,27 @@ async function* chunked(source: AsyncIterable<Buffer>, size: number): AsyncGener
   }
   // An empty snapshot still needs one message to carry the MsgSnap.
   if (!yielded) yield Buffer.alloc(0);
+}
+
+/**
+ * Bytes of raft messages sent in one call at most: half of gRPC's 4 MiB message limit, leaving room
+ * for framing. A message larger than this on its own still goes, alone.
+ */
+const MAX_BATCH_BYTES = 2 * 1024 * 1024;
+
+/** Removes and returns the longest prefix of `queue` that fits {@link MAX_BATCH_BYTES} (at least one message). */
+function takeBatch(queue: Message[]): Message[] {
+  let bytes = 0;
+  let count = 0;
+  for (const message of queue) {
+    bytes += approximateSize(message);
+    if (count > 0 && bytes > MAX_BATCH_BYTES) break;
+    count++;
+  }
+  return queue.splice(0, count);
+}
+
+/** A message's size, counting what can be large (entry payloads) and a fixed allowance for the rest. */
+function approximateSize(message: Message): number {
+  return 64 + message.entries.reduce((sum, entry) => sum + entry.data.length + 24, 0);
 }

@@ -317,8 +317,13 @@ export interface Message {
   context: Buffer;
 }
 
+/**
+ * ProcessRaftMessageRequest carries every message queued for one member while the previous call
+ * was in flight, in order. The receiver steps them all before handling the next Ready, so a burst
+ * of appends costs the follower one fsync, not one each.
+ */
 export interface ProcessRaftMessageRequest {
-  message: Message | undefined;
+  messages: Message[];
 }
 
 export interface ProcessRaftMessageResponse {
@@ -1501,13 +1506,13 @@ export const Message: MessageFns<Message> = {
 };
 
 function createBaseProcessRaftMessageRequest(): ProcessRaftMessageRequest {
-  return { message: undefined };
+  return { messages: [] };
 }
 
 export const ProcessRaftMessageRequest: MessageFns<ProcessRaftMessageRequest> = {
   encode(message: ProcessRaftMessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.message !== undefined) {
-      Message.encode(message.message, writer.uint32(10).fork()).join();
+    for (const v of message.messages) {
+      Message.encode(v!, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -1530,7 +1535,7 @@ export const ProcessRaftMessageRequest: MessageFns<ProcessRaftMessageRequest> = 
               break;
             }
 
-            message.message = Message.decode(reader, reader.uint32());
+            message.messages.push(Message.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1546,13 +1551,15 @@ export const ProcessRaftMessageRequest: MessageFns<ProcessRaftMessageRequest> = 
   },
 
   fromJSON(object: any): ProcessRaftMessageRequest {
-    return { message: isSet(object.message) ? Message.fromJSON(object.message) : undefined };
+    return {
+      messages: globalThis.Array.isArray(object?.messages) ? object.messages.map((e: any) => Message.fromJSON(e)) : [],
+    };
   },
 
   toJSON(message: ProcessRaftMessageRequest): unknown {
     const obj: any = {};
-    if (message.message !== undefined) {
-      obj.message = Message.toJSON(message.message);
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => Message.toJSON(e));
     }
     return obj;
   },
@@ -1562,9 +1569,7 @@ export const ProcessRaftMessageRequest: MessageFns<ProcessRaftMessageRequest> = 
   },
   fromPartial(object: DeepPartial<ProcessRaftMessageRequest>): ProcessRaftMessageRequest {
     const message = createBaseProcessRaftMessageRequest();
-    message.message = (object.message !== undefined && object.message !== null)
-      ? Message.fromPartial(object.message)
-      : undefined;
+    message.messages = object.messages?.map((e) => Message.fromPartial(e)) || [];
     return message;
   },
 };
