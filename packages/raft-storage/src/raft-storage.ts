@@ -139,7 +139,8 @@ export class RaftStorage {
 
   /**
    * Makes one `Ready` durable: a restored snapshot (whose data {@link writeSnapshot} stored first),
-   * then entries, then the hard state, as one WAL record, fdatasynced before this resolves. Entries
+   * then entries, then the hard state, as one WAL record, fdatasynced before this resolves unless
+   * `update.sync` is false (see {@link RaftUpdate.sync}). Entries
    * that overlap the stored log replace it from their first index on. Throws INVALID_ARGUMENT, writing
    * nothing, for entries that do not continue the log.
    */

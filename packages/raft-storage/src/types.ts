@@ -17,6 +17,15 @@ export interface RaftUpdate {
    * (`RaftStorage.writeSnapshot`); saving it replaces the whole log, and `entries` follow it.
    */
   readonly snapshot?: SnapshotMetadata;
+  /**
+   * Whether the record must be on disk before `save` resolves: raft's `Ready.mustSync`. Pass false only
+   * when nothing waits on it (a new commit index alone); the record is then written but becomes durable
+   * with the next synced save, which flushes every earlier write to the file, so a crash can lose only
+   * a suffix of unsynced records, and recovery repairs a torn one as any torn tail. A restored snapshot
+   * is always synced.
+   * @default true
+   */
+  readonly sync?: boolean;
 }
 
 /** What a reopened storage recovered: everything raft needs to restart where it stopped. */

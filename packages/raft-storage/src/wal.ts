@@ -122,12 +122,13 @@ export class WriteAheadLog {
     return new Set(this.segments.map((segment) => segment.dataKeyId));
   }
 
-  /** Appends one update as one record and returns once it is fdatasynced. */
+  /** Appends one update as one record and returns once it is fdatasynced (unless the update says it need not be). */
   async save(update: RaftUpdate): Promise<void> {
     const entries = update.entries ?? [];
     if (update.hardState === undefined && update.snapshot === undefined && entries.length === 0) return;
     this.checkSave(update);
-    await this.append({ kind: 'save', snapshot: update.snapshot, entries, hardState: update.hardState });
+    const sync = update.sync !== false || update.snapshot !== undefined;
+    await this.append({ kind: 'save', snapshot: update.snapshot, entries, hardState: update.hardState }, sync);
     if (update.snapshot !== undefined) {
       this.position.snapshot = update.snapshot;
       this.position.lastIndex = update.snapshot.index;
@@ -207,13 +208,13 @@ export class WriteAheadLog {
     }
   }
 
-  private async append(record: WalRecord): Promise<void> {
+  private async append(record: WalRecord, sync = true): Promise<void> {
     this.checkUsable();
     const { active } = this;
     const frame = frameRecord(record, active.fileKey, active.size);
     await this.durably(async () => {
       await writeFully(active.handle, frame, active.size);
-      await active.handle.datasync();
+      if (sync) await active.handle.datasync();
     });
     active.size += frame.length;
   }

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { open as openFile } from 'node:fs/promises';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '@shoal/errors';
 import { entries, expectedLog, hardState, logOf, namesIn, readAll, snapshotAt, useStorageHarness } from './harness.js';
 
@@ -25,6 +26,29 @@ describe('write-ahead log', () => {
     expect(logOf(recovered)).toEqual(expectedLog(1, 10, 1));
     expect(recovered.hardState).toEqual(hardState(1, 10, 7));
     expect(notes).toEqual([]);
+  });
+
+  it('skips the fdatasync of a save raft says need not sync, and the next synced save makes both durable', async () => {
+    const dataDir = await harness.dataDir();
+    const { storage } = await harness.open({ dataDir });
+    await storage.save({ entries: entries(1, 3, 1), hardState: hardState(1, 1, 7) });
+    // Every WAL write goes through a FileHandle: count its fdatasyncs.
+    const probe = await openFile(`${dataDir}/probe`, 'w');
+    const datasync = vi.spyOn(Object.getPrototypeOf(probe) as { datasync(): Promise<void> }, 'datasync');
+    await probe.close();
+    try {
+      await storage.save({ hardState: hardState(1, 3, 7), sync: false });
+      expect(datasync).not.toHaveBeenCalled();
+      await storage.save({ entries: entries(4, 5, 1) });
+      expect(datasync).toHaveBeenCalledTimes(1);
+    } finally {
+      datasync.mockRestore();
+    }
+    await storage.close();
+
+    const { recovered } = await harness.open({ dataDir });
+    expect(logOf(recovered)).toEqual(expectedLog(1, 5, 1));
+    expect(recovered.hardState).toEqual(hardState(1, 3, 7));
   });
 
   it('replaces the tail from the first overwritten index when a new leader rewrites it, across reopens', async () => {

@@ -694,10 +694,11 @@ export class RaftReplica implements Consensus, Component {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
-    // 1. Persist: durably on disk first (one fsynced record), then in the storage raft-core reads.
+    // 1. Persist: on disk first (one record, fsynced unless raft says nothing waits on it, as for a
+    // new commit index alone), then in the storage raft-core reads.
     const snapshot = ready.snapshot?.metadata;
     if (snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
-      await this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot });
+      await this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot, sync: ready.mustSync });
     }
     if (ready.snapshot !== undefined) this.#memoryStorage.applySnapshot(ready.snapshot);
     this.#memoryStorage.append(ready.entries);
