@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCertificateAuthority, loadCertificateAuthority } from '@shoal/pki';
+import { MANAGER_ROLE, MANAGER_SERVER_NAME, createCertificateAuthority, loadCertificateAuthority } from '@shoal/pki';
 import { newId } from '@shoal/proto';
 
 /** The PEM files a manager service serves and dials with. */
@@ -9,9 +9,6 @@ export interface TlsFiles {
   cert: string;
   key: string;
 }
-
-/** Clients verify a manager by this name (as swarmkit does), not by the address they dial. */
-export const MANAGER_SERVER_NAME = 'swarm-manager';
 
 /**
  * This host's own certificate authority and the `swarm-manager` certificate its manager services use,
@@ -30,7 +27,7 @@ export function ensureHostPki(dataDir: string): TlsFiles & { caKey: string } {
     : createCertificateAuthority('Shoal host CA');
   writeFileSync(files.ca, authority.caCertPem);
   writeFileSync(files.caKey, authority.caKeyPem, { mode: 0o600 });
-  const manager = authority.issue({ cn: newId(), ou: 'swarm-manager', o: newId(), serverNames: [MANAGER_SERVER_NAME, 'localhost', '127.0.0.1'] });
+  const manager = authority.issue({ cn: newId(), ou: MANAGER_ROLE, o: newId(), serverNames: [MANAGER_SERVER_NAME, 'localhost', '127.0.0.1'] });
   writeFileSync(files.cert, manager.certPem);
   writeFileSync(files.key, manager.keyPem, { mode: 0o600 });
   return files;

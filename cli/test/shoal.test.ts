@@ -5,11 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { loadCertificateAuthority } from '@shoal/pki';
+import { MANAGER_SERVER_NAME, loadCertificateAuthority } from '@shoal/pki';
 import { Config, newId } from '@shoal/proto';
 import { createStoreClient } from '@shoal/store-client';
 import { freeLoopbackPort } from '@shoal/testkit';
-import { MANAGER_SERVER_NAME } from '../src/host-pki.js';
 import { isAlive, type HostStatus } from '../src/state.js';
 import { serviceNames } from '../src/host.js';
 

@@ -7,7 +7,8 @@ import { RaftMemberStatus_Reachability, RaftMembershipService, type ListMembersR
 import { createChannelCredentials, createClient, unaryCall, type ClientTls } from '@shoal/rpc';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
 import { createTestPki, freeLoopbackPort, type TestCertificateAuthority } from '@shoal/testkit';
-import { MANAGER_SERVER_NAME, ReplicaProcess, type RaftTimings } from './replica-process.js';
+import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
+import { ReplicaProcess, type RaftTimings } from './replica-process.js';
 
 /** How often a wait re-checks: the resolution of every time measured by polling. */
 const POLL_INTERVAL_MS = 50;
@@ -47,7 +48,7 @@ export class Cluster {
   ) {
     this.#root = mkdtempSync(join(tmpdir(), `shoal-bench-raft-${name}-`));
     this.#ca = createTestPki().ca;
-    const client = this.#ca.issue({ cn: 'bench-client', ou: 'swarm-manager', o: 'bench-raft' });
+    const client = this.#ca.issue({ cn: 'bench-client', ou: MANAGER_ROLE, o: 'bench-raft' });
     this.#clientTls = { ca: client.caCertPem, cert: client.certPem, key: client.keyPem };
     openClusters.add(this);
   }

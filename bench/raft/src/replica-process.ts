@@ -1,3 +1,4 @@
+import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,8 +10,6 @@ import type { TestCertificateAuthority } from '@shoal/testkit';
 /** The built raft service, exactly what `shoal up` runs on a manager host. */
 const RAFT_MAIN = fileURLToPath(import.meta.resolve('@shoal/raft'));
 
-/** The name every manager's certificate carries, whatever address it is dialled at (as in swarmkit). */
-export const MANAGER_SERVER_NAME = 'swarm-manager';
 
 /** How long a replica may take to report ready; a joiner first waits for the leader to admit it. */
 const READY_TIMEOUT_MS = 60_000;
@@ -57,7 +56,7 @@ export class ReplicaProcess {
     joinVia: string | undefined,
   ) {
     mkdirSync(dir, { recursive: true });
-    const identity = ca.issue({ cn: nodeId, ou: 'swarm-manager', o: 'bench-raft', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
+    const identity = ca.issue({ cn: nodeId, ou: MANAGER_ROLE, o: 'bench-raft', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
     const file = (name: string, content: string) => {
       const path = join(dir, name);
       writeFileSync(path, content, { mode: 0o600 });

@@ -36,6 +36,16 @@ const KEY_USAGE = {
   endEntity: Buffer.from([0x07, 0x80]),
 };
 
+/** The roles a node certificate's OU names (swarmkit's `ca.ManagerRole` and `ca.WorkerRole`). */
+export const MANAGER_ROLE = 'swarm-manager';
+export const WORKER_ROLE = 'swarm-worker';
+
+/**
+ * The DNS name every manager's certificate carries as a server: peers verify a manager by this name,
+ * whatever address they dial it at (as swarmkit does).
+ */
+export const MANAGER_SERVER_NAME = MANAGER_ROLE;
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Swarm's defaults: a root CA lives 20 years, a node certificate 90 days (2160h). */
 export const DEFAULT_CA_VALIDITY_MS = 20 * 365 * DAY_MS;

@@ -5,6 +5,9 @@
 export {
   DEFAULT_CA_VALIDITY_MS,
   DEFAULT_CERTIFICATE_VALIDITY_MS,
+  MANAGER_ROLE,
+  MANAGER_SERVER_NAME,
+  WORKER_ROLE,
   createCertificateAuthority,
   loadCertificateAuthority,
   type CertificateAuthority,

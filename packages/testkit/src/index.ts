@@ -33,7 +33,6 @@ export {
   type TestContainerOptions,
 } from './containers.js';
 export {
-  createTestCertificateAuthority,
   createTestPki,
   type TestCertificate,
   type TestCertificateAuthority,

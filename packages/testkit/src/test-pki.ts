@@ -12,10 +12,5 @@ export interface TestPki {
 
 /** A throw-away PKI for mTLS tests: two in-memory CAs from `@shoal/pki`, nothing written to disk. */
 export function createTestPki(): TestPki {
-  return { ca: createTestCertificateAuthority('Shoal test CA'), foreignCa: createTestCertificateAuthority('Foreign test CA') };
-}
-
-/** A CA for tests named `commonName`. */
-export function createTestCertificateAuthority(commonName: string): TestCertificateAuthority {
-  return createCertificateAuthority(commonName);
+  return { ca: createCertificateAuthority('Shoal test CA'), foreignCa: createCertificateAuthority('Foreign test CA') };
 }

@@ -1,3 +1,4 @@
+import { MANAGER_ROLE } from '@shoal/pki';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { errors } from '@shoal/errors';
@@ -8,9 +9,6 @@ export interface ManagerIdentity {
   tls: { ca: string; cert: string; key: string };
   nodeId: string;
 }
-
-/** The role (OU) a certificate must carry to take part in raft (swarmkit's `ca.ManagerRole`). */
-const MANAGER_ROLE = 'swarm-manager';
 
 /**
  * Reads the manager's certificate, key and CA. The node ID is the certificate's common name, as in

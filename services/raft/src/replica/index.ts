@@ -3,7 +3,7 @@
  * transport, membership and autolock, behind the Store API's `Consensus` interface, and the one gRPC
  * server a manager exposes.
  */
-export { MANAGER_SERVER_NAME, RaftReplica, type RaftReplicaOptions, type ReplicaState, type ReplicaStatus } from './replica.js';
+export { RaftReplica, type RaftReplicaOptions, type ReplicaState, type ReplicaStatus } from './replica.js';
 export { ManagerServerComponent, type ManagerServerOptions } from './server.js';
 export { NO_LEADER_MESSAGE } from './refusals.js';
 export { MANAGER_UNLOCK_SUBSYSTEM } from './autolock.js';

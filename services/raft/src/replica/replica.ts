@@ -26,6 +26,7 @@ import { RaftStorage, type OpenedRaftStorage, type RaftStorageOptions } from '@s
 import type { ClientTls } from '@shoal/rpc';
 import { untilAborted, type Component, type ComponentContext, type Logger } from '@shoal/runtime';
 import { MemoryStore, fromStoreTransaction, toStoreTransaction, type Transaction } from '@shoal/store';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import type { Consensus } from '../store-api/index.js';
 import { clusterUnlockKey } from './autolock.js';
 import { Membership, findOwnRaftId, memberChange, removalChange } from './membership.js';
@@ -84,8 +85,6 @@ export interface ReplicaStatus {
   learners: bigint[];
 }
 
-/** The name managers' certificates carry as servers, whatever address they are dialled at (as in swarmkit). */
-export const MANAGER_SERVER_NAME = 'swarm-manager';
 /** How long the leader waits for a joiner's advertised address to answer (swarmkit: 5 s). */
 const JOIN_HEALTH_CHECK_MS = 5_000;
 const MAX_QUEUED_MESSAGES_PER_PEER = 4_096;

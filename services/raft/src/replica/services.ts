@@ -2,10 +2,11 @@ import { ErrorCode, errors, isShoalError } from '@shoal/errors';
 import type { RaftMembershipServer, RaftServer, RaftUnlockServer, StreamRaftMessageRequest } from '@shoal/proto';
 import { requirePeerRole, toGrpcError, wrapUnary, type CallWithPeer, type PeerIdentity } from '@shoal/rpc';
 import type { Logger } from '@shoal/runtime';
+import { MANAGER_ROLE } from '@shoal/pki';
 import type { RaftReplica } from './replica.js';
 
 /** Raft traffic, membership and unlocking are for managers only: workers never reach the raft store. */
-const MANAGER_ROLES: readonly string[] = ['swarm-manager'];
+const MANAGER_ROLES: readonly string[] = [MANAGER_ROLE];
 
 /** A unary handler for callers with a manager certificate (PERMISSION_DENIED for anyone else). */
 function managerUnary<Req, Res>(log: Logger, handler: (request: Req, caller: PeerIdentity) => Promise<Res> | Res) {

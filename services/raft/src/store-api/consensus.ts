@@ -16,16 +16,17 @@ export interface Consensus {
    * transaction is forwarded to the leader transparently.
    *
    * Rejects with the error applying it raised (CONFLICT, NOT_FOUND, NAME_CONFLICT … when it went
-   * stale between being prepared and being applied; it then changed nothing), or UNAVAILABLE at once
-   * when there is no leader or quorum is lost: it never hangs waiting for one. There is no signal: a
+   * stale between being prepared and being applied; it then changed nothing), or UNAVAILABLE when
+   * there is no leader: it waits for an election for a bounded time (the replica's lost-quorum
+   * timeout, swarmkit's 10 ticks) and never hangs. There is no signal: a
    * proposal cannot be withdrawn once made (it may still commit), so there is nothing to cancel.
    */
   propose(transaction: Transaction): Promise<bigint>;
 
   /**
    * Resolves once the local store reflects every transaction committed before the call (Raft's
-   * ReadIndex), so a read that follows is linearizable. Rejects with UNAVAILABLE at once when there
-   * is no leader, and stops waiting when `signal` aborts.
+   * ReadIndex), so a read that follows is linearizable. Rejects with UNAVAILABLE when there is no
+   * leader within the same bounded wait, and stops waiting when `signal` aborts.
    */
   readBarrier(signal?: AbortSignal): Promise<void>;
 

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { subjects } from '@shoal/bus';
+import { MANAGER_ROLE } from '@shoal/pki';
 import { ErrorCode, ShoalError, errors } from '@shoal/errors';
 import {
   Consistency,
@@ -45,7 +46,7 @@ export interface StoreApiLimits {
 export const defaultStoreApiLimits: StoreApiLimits = { maxLeaseTtlMs: 300_000, maxWatchBacklog: 20_000 };
 
 /** The certificate roles allowed to call the Store API: managers only, as worker hosts never reach the store. */
-const STORE_API_ROLES: readonly string[] = ['swarm-manager'];
+const STORE_API_ROLES: readonly string[] = [MANAGER_ROLE];
 
 export interface StoreServiceDeps {
   consensus: Consensus;

@@ -8,7 +8,8 @@ import { Supervisor } from '@shoal/runtime';
 import { captureLogs } from '@shoal/runtime/testing';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
 import { createTestPki, freeLoopbackPort, type TestCertificate, type TestPki } from '@shoal/testkit';
-import { MANAGER_SERVER_NAME, ManagerServerComponent, RaftReplica, type RaftReplicaOptions } from '../../src/replica/index.js';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
+import { ManagerServerComponent, RaftReplica, type RaftReplicaOptions } from '../../src/replica/index.js';
 
 /** Raft timings for tests: 50 ms ticks make an election timeout 0.5–1 s. */
 export const TEST_TIMINGS = { tickMs: 50, electionTicks: 10, heartbeatTicks: 1 } as const;

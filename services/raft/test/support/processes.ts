@@ -8,7 +8,7 @@ import { RaftMembershipService, RaftUnlockService, type ListMembersResponse } fr
 import { createChannelCredentials, createClient, unaryCall, type ClientTls } from '@shoal/rpc';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
 import { createTestPki, freeLoopbackPort, type TestCertificateAuthority } from '@shoal/testkit';
-import { MANAGER_SERVER_NAME } from '../../src/replica/index.js';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { eventually } from './cluster.js';
 import { network } from './objects.js';
 
