@@ -15,7 +15,7 @@ import {
 } from '@shoal/proto';
 import { createChannelCredentials, createClient, serverStreamCall, unaryCall, type CallOptions, type ClientTls } from '@shoal/rpc';
 import { toStoreTransaction, type Change, type Commit, type Precondition, type WatchFilter, type WatchOptions } from '@shoal/store';
-import { actionMaskOf, durationOfMs, fromWatchMessage } from './wire.js';
+import { actionMaskOf, durationOfMs, fromWatchMessage, joinSnapshotParts } from './wire.js';
 
 export interface StoreApiClientOptions {
   /** `host:port` of a raft-store replica. */
@@ -127,8 +127,12 @@ export class StoreApiClient {
   }
 
   /** Every object in the store at one version. */
-  snapshot(options: ReadOptions = {}): Promise<StoreSnapshot> {
-    return unaryCall(this.#client, StoreService.snapshot, { consistency: consistencyOf(options) }, options);
+  async snapshot(options: ReadOptions = {}): Promise<StoreSnapshot> {
+    const parts: StoreSnapshot[] = [];
+    for await (const part of serverStreamCall(this.#client, StoreService.snapshot, { consistency: consistencyOf(options) }, options)) {
+      parts.push(part);
+    }
+    return joinSnapshotParts(parts);
   }
 
   /**

@@ -13,4 +13,14 @@ export {
   type RemoteWatchOptions,
   type StoreApiClientOptions,
 } from './client.js';
-export { actionMaskOf, actionsOfMask, durationOfMs, fromWatchMessage, msOfDuration, toWatchMessage } from './wire.js';
+export {
+  actionMaskOf,
+  actionsOfMask,
+  durationOfMs,
+  fromWatchMessage,
+  joinSnapshotParts,
+  msOfDuration,
+  SNAPSHOT_PART_BYTES,
+  snapshotParts,
+  toWatchMessage,
+} from './wire.js';

@@ -3,7 +3,19 @@
  * the API need, kept together so each pair stays a round trip.
  */
 import { errors } from '@shoal/errors';
-import { ChangeAction, fromStoreObject, toStoreObject, type Duration, type WatchMessage } from '@shoal/proto';
+import {
+  ChangeAction,
+  encodeObject,
+  fromStoreObject,
+  objectKindNames,
+  toStoreObject,
+  type AnyObject,
+  type Duration,
+  type KindedObject,
+  type ObjectKindName,
+  type StoreSnapshot,
+  type WatchMessage,
+} from '@shoal/proto';
 import type { Commit, StoreAction, StoreEvent } from '@shoal/store';
 
 const changeActionByStoreAction: Readonly<Record<StoreAction, ChangeAction>> = {
@@ -81,4 +93,73 @@ export function fromWatchMessage(message: WatchMessage): Commit {
     return { kind, action, object, old: old.object } as StoreEvent;
   });
   return { version: message.version.index, events };
+}
+
+/** The repeated field of `StoreSnapshot` that holds each kind. */
+const snapshotFieldByKind = {
+  node: 'nodes',
+  service: 'services',
+  task: 'tasks',
+  network: 'networks',
+  secret: 'secrets',
+  config: 'configs',
+  cluster: 'clusters',
+  lease: 'leases',
+} as const satisfies Record<ObjectKindName, keyof StoreSnapshot>;
+
+/** Target size of one Snapshot stream part: well under the 4 MiB message limit, whatever one object weighs (at most 1.5 MiB). */
+export const SNAPSHOT_PART_BYTES = 1024 * 1024;
+
+const emptySnapshotAt = (version: StoreSnapshot['version']): StoreSnapshot => ({
+  version,
+  nodes: [],
+  services: [],
+  tasks: [],
+  networks: [],
+  secrets: [],
+  configs: [],
+  clusters: [],
+  leases: [],
+});
+
+/**
+ * Splits a snapshot into the parts the Snapshot stream sends: each carries the snapshot's version
+ * and objects adding up to about `partBytes` encoded, so no message nears the size limit however
+ * large the store. An empty store still yields one part, which carries the version.
+ */
+export function* snapshotParts(snapshot: StoreSnapshot, partBytes = SNAPSHOT_PART_BYTES): Generator<StoreSnapshot> {
+  let part = emptySnapshotAt(snapshot.version);
+  let size = 0;
+  let holdsObjects = false;
+  for (const kind of objectKindNames) {
+    const field = snapshotFieldByKind[kind];
+    for (const object of snapshot[field]) {
+      const objectSize = encodeObject({ kind, object } as KindedObject).length;
+      if (holdsObjects && size + objectSize > partBytes) {
+        yield part;
+        part = emptySnapshotAt(snapshot.version);
+        size = 0;
+      }
+      (part[field] as AnyObject[]).push(object);
+      size += objectSize;
+      holdsObjects = true;
+    }
+  }
+  yield part;
+}
+
+/** Joins the parts of a Snapshot stream back into one snapshot; INTERNAL if they disagree on the version. */
+export function joinSnapshotParts(parts: readonly StoreSnapshot[]): StoreSnapshot {
+  const version = parts[0]?.version;
+  const joined = emptySnapshotAt(version);
+  for (const part of parts) {
+    if (part.version?.index !== version?.index) {
+      throw errors.internal(`snapshot parts disagree on their version: ${version?.index} and ${part.version?.index}`);
+    }
+    for (const kind of objectKindNames) {
+      const field = snapshotFieldByKind[kind];
+      (joined[field] as AnyObject[]).push(...part[field]);
+    }
+  }
+  return joined;
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoreApiClient } from '@shoal/store-client';
+import { Secret } from '@shoal/proto';
+import { snapshotParts, type StoreApiClient } from '@shoal/store-client';
 import { GatedConsensus, Gate, startStoreApi, type StoreApiHarness } from './support/harness.js';
 import { network } from './support/objects.js';
 
@@ -60,5 +61,27 @@ describe('snapshot', () => {
     expect(snapshot.version?.index).toBe(version);
     expect(snapshot.networks.map((object) => object.id).sort()).toEqual(['net-1', 'net-2']);
     expect(snapshot).toEqual(api.consensus.store.snapshot());
+  });
+});
+
+describe('a snapshot larger than a gRPC message', () => {
+  it('arrives whole, streamed in parts under the message size limit', async () => {
+    await using api = await startStoreApi();
+    const client = api.client();
+    const secretData = new Uint8Array(400 * 1024).fill(7);
+    // 16 secrets of 400 KiB: 6.4 MiB, beyond the 4 MiB a single message may carry.
+    for (let i = 0; i < 16; i++) {
+      api.consensus.store.update((tx) =>
+        tx.create('secret', Secret.fromPartial({ id: `secret-${i}`, spec: { annotations: { name: `s${i}` }, data: secretData } })),
+      );
+    }
+    const parts = [...snapshotParts(api.consensus.store.snapshot())];
+    expect(parts.length).toBeGreaterThan(4);
+    const snapshot = await client.snapshot();
+    expect(snapshot.version).toEqual(api.consensus.store.snapshot().version);
+    const received = snapshot.secrets.map((secret) => [secret.id, Buffer.from(secret.spec!.data).equals(Buffer.from(secretData))]);
+    expect(received.sort()).toEqual(
+      Array.from({ length: 16 }, (_, i) => [`secret-${i}`, true]).sort(),
+    );
   });
 });

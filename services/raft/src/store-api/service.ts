@@ -20,7 +20,7 @@ import type { Consensus } from './consensus.js';
 import { acquireLease, releaseLease, renewLease } from './leases.js';
 import { toStoreSelector } from './selectors.js';
 import { prepareAtLeaderTime, prepareCommit } from './transactions.js';
-import { actionsOfMask, toWatchMessage } from '@shoal/store-client';
+import { actionsOfMask, snapshotParts, toWatchMessage } from '@shoal/store-client';
 
 /** Where commit nudges go: a NATS connection (`BusConnection.nc`) fits. */
 export interface NudgePublisher {
@@ -86,11 +86,12 @@ function selectAll(tx: ReadTx, kind: ObjectKindName, selectors: readonly Selecto
   return tx.find(kind, first).filter((object) => alsoSelected.every((ids) => ids.has(object.id)));
 }
 
-/** The part of a grpc-js server stream a watch writes to. */
-type WatchCall = { write(message: WatchMessage): boolean } & NodeJS.EventEmitter;
+/** The part of a grpc-js server stream a watch or snapshot writes to. */
+type StreamCall<M> = { write(message: M): boolean } & NodeJS.EventEmitter;
+type WatchCall = StreamCall<WatchMessage>;
 
 /** Writes one message to a stream, waiting while grpc-js's buffer is full; rejects if `signal` aborts meanwhile. */
-async function send(call: WatchCall, message: WatchMessage, signal: AbortSignal): Promise<void> {
+async function send<M>(call: StreamCall<M>, message: M, signal: AbortSignal): Promise<void> {
   if (!call.write(message)) await once(call, 'drain', { signal });
 }
 
@@ -196,9 +197,10 @@ export function createStoreService(deps: StoreServiceDeps): StoreServer {
       return { objects: objects.map((object) => toStoreObject(kind, object)), version: { index: version } };
     }),
 
-    snapshot: unary(async (request, call) => {
+    snapshot: wrapServerStream(log, async (request, call, signal) => {
+      requirePeerRole(call, STORE_API_ROLES);
       await awaitConsistency(request.consistency, call);
-      return store.snapshot();
+      for (const part of snapshotParts(store.snapshot())) await send(call, part, signal);
     }),
 
     watch: wrapServerStream(log, async (request, call, signal) => {

@@ -3265,11 +3265,14 @@ export const StoreService = {
     responseSerialize: (value: ListResponse): Buffer => Buffer.from(ListResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListResponse => ListResponse.decode(value),
   },
-  /** The whole store at one version. */
+  /**
+   * The whole store at one version, as a stream of parts that each stay under the message size
+   * limit; every part carries the same version, and the union of their objects is the store.
+   */
   snapshot: {
     path: "/shoal.v1.Store/Snapshot" as const,
     requestStream: false as const,
-    responseStream: false as const,
+    responseStream: true as const,
     requestSerialize: (value: SnapshotRequest): Buffer => Buffer.from(SnapshotRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): SnapshotRequest => SnapshotRequest.decode(value),
     responseSerialize: (value: StoreSnapshot): Buffer => Buffer.from(StoreSnapshot.encode(value).finish()),
@@ -3332,8 +3335,11 @@ export interface StoreServer extends UntypedServiceImplementation {
   /** Fails with NOT_FOUND if there is no such object. */
   get: handleUnaryCall<GetRequest, GetResponse>;
   list: handleUnaryCall<ListRequest, ListResponse>;
-  /** The whole store at one version. */
-  snapshot: handleUnaryCall<SnapshotRequest, StoreSnapshot>;
+  /**
+   * The whole store at one version, as a stream of parts that each stay under the message size
+   * limit; every part carries the same version, and the union of their objects is the store.
+   */
+  snapshot: handleServerStreamingCall<SnapshotRequest, StoreSnapshot>;
   watch: handleServerStreamingCall<WatchRequest, WatchMessage>;
   /**
    * Takes the named lease if it is free, expired, or already held by the caller. Fails with
@@ -3395,22 +3401,16 @@ export interface StoreClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListResponse) => void,
   ): ClientUnaryCall;
-  /** The whole store at one version. */
+  /**
+   * The whole store at one version, as a stream of parts that each stay under the message size
+   * limit; every part carries the same version, and the union of their objects is the store.
+   */
+  snapshot(request: SnapshotRequest, options?: Partial<CallOptions>): ClientReadableStream<StoreSnapshot>;
   snapshot(
     request: SnapshotRequest,
-    callback: (error: ServiceError | null, response: StoreSnapshot) => void,
-  ): ClientUnaryCall;
-  snapshot(
-    request: SnapshotRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: StoreSnapshot) => void,
-  ): ClientUnaryCall;
-  snapshot(
-    request: SnapshotRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: StoreSnapshot) => void,
-  ): ClientUnaryCall;
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StoreSnapshot>;
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchMessage>;
   watch(request: WatchRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<WatchMessage>;
   /**
