@@ -68,7 +68,7 @@ describe('a snapshot larger than a gRPC message', () => {
   it('arrives whole, streamed in parts under the message size limit', async () => {
     await using api = await startStoreApi();
     const client = api.client();
-    const secretData = new Uint8Array(400 * 1024).fill(7);
+    const secretData = Buffer.alloc(400 * 1024, 7);
     // 16 secrets of 400 KiB: 6.4 MiB, beyond the 4 MiB a single message may carry.
     for (let i = 0; i < 16; i++) {
       api.consensus.store.update((tx) =>
@@ -79,7 +79,7 @@ describe('a snapshot larger than a gRPC message', () => {
     expect(parts.length).toBeGreaterThan(4);
     const snapshot = await client.snapshot();
     expect(snapshot.version).toEqual(api.consensus.store.snapshot().version);
-    const received = snapshot.secrets.map((secret) => [secret.id, Buffer.from(secret.spec!.data).equals(Buffer.from(secretData))]);
+    const received = snapshot.secrets.map((secret) => [secret.id, Buffer.from(secret.spec!.data).equals(secretData)]);
     expect(received.sort()).toEqual(
       Array.from({ length: 16 }, (_, i) => [`secret-${i}`, true]).sort(),
     );
