@@ -6,7 +6,7 @@ import { CommitHistory } from './history.js';
 import { SnapshotReader, type ReadTx, type StoreState } from './reader.js';
 import { schemaOf } from './schema.js';
 import { emptyTables, replaceObject, replaceUnindexed, sharedKeys, type Table } from './table.js';
-import type { Transaction } from './transaction.js';
+import type { Change, Transaction } from './transaction.js';
 import { compileFilters, Subscription, type Commit, type StoreEvent, type Watch, type WatchOptions } from './watch.js';
 
 /** Settings of a {@link MemoryStore}; every one has a default. */
@@ -221,6 +221,25 @@ export class MemoryStore {
         draft.close();
       }
     });
+  }
+
+  /**
+   * Commits a commit observed on another store (from its watch, or a Store API watch) exactly as it
+   * happened there: a cache that restored that store's snapshot and mirrors each later commit holds
+   * the same objects with the same versions and timestamps. Fails as {@link apply} does when the
+   * commit does not follow on from this store's state (a gap means: restore a fresh snapshot).
+   */
+  mirror(commit: Commit): void {
+    const written = commit.events.find((event) => event.action !== 'delete');
+    const proposedAt = written?.object.meta?.updatedAt ?? new Date(0);
+    const changes = commit.events.map((event): Change => {
+      if (event.action === 'delete') return { action: 'delete', kind: event.kind, id: event.object.id };
+      if (event.action === 'create') return { action: 'create', kind: event.kind, object: event.object } as Change;
+      // An update applies to the version this store holds; the event's object already has the new one.
+      const held = this.#state.tables[event.kind].objects.get(event.object.id)?.meta?.version;
+      return { action: 'update', kind: event.kind, object: { ...event.object, meta: { ...event.object.meta, version: held } } } as Change;
+    });
+    this.apply({ changes, preconditions: [], proposedAt }, commit.version);
   }
 
   /**

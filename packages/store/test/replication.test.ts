@@ -2,7 +2,7 @@ import { ErrorCode } from '@shoal/errors';
 import { ChangeAction, StoreSnapshot, StoreTransaction, TaskState } from '@shoal/proto';
 import { describe, expect, it } from 'vitest';
 import { byServiceId, fromStoreTransaction, MemoryStore, toStoreTransaction, type Transaction } from '../src/index.js';
-import { drain, failure, lease, service, summary, task, testOptions } from './fixtures.js';
+import { drain, failure, lease, service, summary, take, task, testOptions } from './fixtures.js';
 
 function rename(store: MemoryStore, id: string, name: string): Transaction {
   return store.prepare((tx) => {
@@ -228,5 +228,35 @@ describe('the raft entry format', () => {
     ];
     const codes = malformed.map((entry) => failure(() => fromStoreTransaction(entry)).code);
     expect(codes).toEqual(malformed.map(() => ErrorCode.InvalidArgument));
+  });
+});
+
+describe('mirror', () => {
+  it('keeps a cache restored from a snapshot identical to its source, versions and timestamps included', async () => {
+    const source = new MemoryStore(testOptions());
+    source.update((tx) => tx.create('service', service('s1', 'web')));
+    const cache = MemoryStore.fromSnapshot(source.snapshot());
+    const watch = source.watch({ fromVersion: source.version });
+    source.update((tx) => {
+      tx.create('task', task('t1', 's1'));
+      tx.create('task', task('t2', 's1'));
+    });
+    source.update((tx) => tx.update('service', service('s1', 'web-renamed', { meta: tx.get('service', 's1')?.meta })));
+    source.update((tx) => tx.delete('task', 't2', tx.get('task', 't2')?.meta?.version?.index ?? 0n));
+    for (const commit of await take(watch, 3)) cache.mirror(commit);
+    expect(cache.version).toBe(source.version);
+    expect(StoreSnapshot.toJSON(cache.snapshot())).toEqual(StoreSnapshot.toJSON(source.snapshot()));
+  });
+
+  it('refuses a commit that does not follow on from the cache, changing nothing', () => {
+    const source = new MemoryStore(testOptions());
+    const cache = MemoryStore.fromSnapshot(source.snapshot());
+    source.update((tx) => tx.create('service', service('s1', 'web')));
+    const updated = source.update((tx) => {
+      tx.update('service', service('s1', 'api', { meta: tx.get('service', 's1')?.meta }));
+      return tx.get('service', 's1');
+    });
+    expect(() => cache.mirror({ version: source.version, events: [{ kind: 'service', action: 'update', object: updated! }] })).toThrow();
+    expect(cache.version).toBe(0n);
   });
 });
