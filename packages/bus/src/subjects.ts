@@ -8,4 +8,41 @@ export const subjects = {
    * next poll. A hint only: the payload may be empty and the store is the truth.
    */
   storeCommit: 'shoal.v1.store.commit',
+  /**
+   * Published by the api for `docker service logs` / `docker task logs`: a {@link LogSubscription}
+   * asking the nodes that ran the selected tasks to publish their log lines on {@link logStream}.
+   */
+  logSubscribe: 'shoal.v1.api.logs.subscribe',
+  /** Where the nodes answer one log subscription with {@link LogPublication}s. */
+  logStream: (subscriptionId: string) => `shoal.v1.node.logs.${subscriptionId}`,
 } as const;
+
+/** What a log reader asks for (swarmkit's `SubscribeLogsRequest`, as JSON). */
+export interface LogSubscription {
+  readonly id: string;
+  /** Nodes expected to answer: those the selected tasks were assigned to. */
+  readonly nodeIds: readonly string[];
+  readonly serviceIds: readonly string[];
+  readonly taskIds: readonly string[];
+  readonly follow: boolean;
+  /** Only lines written at or after this time (ms since the epoch). */
+  readonly sinceMs?: number;
+  /** Only the last `tail` lines of each task (before following). */
+  readonly tail?: number;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+}
+
+/** One message of a node on a log stream: a line, or the end of what it had (not following). */
+export type LogPublication =
+  | {
+      readonly nodeId: string;
+      readonly serviceId: string;
+      readonly taskId: string;
+      readonly stream: 'stdout' | 'stderr';
+      /** RFC 3339 with nanoseconds, as the engine timestamps the line. */
+      readonly time: string;
+      /** The line without its newline. */
+      readonly line: string;
+    }
+  | { readonly nodeId: string; readonly done: true; readonly error?: string };

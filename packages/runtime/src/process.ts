@@ -10,6 +10,8 @@ export interface ReadyMessage {
   type: 'shoal.ready';
   service: string;
   pid: number;
+  /** What the process serves, by name (e.g. `docker: tcp://127.0.0.1:2375`), for `shoal env` and `shoal status`. */
+  endpoints?: Record<string, string>;
 }
 
 export interface RunProcessOptions {
@@ -18,6 +20,8 @@ export interface RunProcessOptions {
   /** Bound on the whole shutdown, in milliseconds; see {@link Supervisor}. */
   shutdownGraceMs: number;
   components: Component[];
+  /** Read once every component is ready (addresses bound by then are known) and sent with the ready message. */
+  endpoints?: () => Record<string, string>;
 }
 
 const stopSignals = ['SIGINT', 'SIGTERM'] as const;
@@ -62,7 +66,7 @@ export async function runProcess(opts: RunProcessOptions): Promise<SupervisorRes
       // Whatever stopped the start (a signal, a failing component) is logged and reported in `done`.
       () => false,
     );
-    if (started) announceReady(service, log);
+    if (started) announceReady(service, log, opts.endpoints?.());
     const result = await supervisor.done;
     process.exitCode = result.ok ? 0 : 1;
     await flushLogger(log);
@@ -75,10 +79,10 @@ export async function runProcess(opts: RunProcessOptions): Promise<SupervisorRes
   }
 }
 
-function announceReady(service: string, log: Logger): void {
-  log.info({ state: 'ready' }, 'ready');
+function announceReady(service: string, log: Logger, endpoints: Record<string, string> | undefined): void {
+  log.info({ state: 'ready', endpoints }, 'ready');
   if (process.send !== undefined && process.connected) {
-    const message: ReadyMessage = { type: 'shoal.ready', service, pid: process.pid };
+    const message: ReadyMessage = { type: 'shoal.ready', service, pid: process.pid, ...(endpoints === undefined ? {} : { endpoints }) };
     process.send(message);
   }
 }
