@@ -7,6 +7,7 @@ export const cliConfig = defineConfig({
   natsUrl: setting.optionalString('SHOAL_NATS_URL', 'use this NATS server instead of starting a nats-server child'),
   natsPort: setting.int('SHOAL_NATS_PORT', 4222, 'client port of the nats-server child (loopback only)', { min: 1, max: 65535 }),
   raftPort: setting.int('SHOAL_RAFT_PORT', 2377, "loopback port of this host's raft replica (Store API and raft peers; 2377 is Docker's manager port)", { min: 1, max: 65535 }),
+  apiListen: setting.string('SHOAL_API_LISTEN', '127.0.0.1:2375', "TCP host:port of this host's Docker Engine API (what `shoal env` points DOCKER_HOST at); empty: the unix socket only"),
   natsServerBin: setting.string('SHOAL_NATS_SERVER_BIN', 'nats-server', 'nats-server executable, looked up on PATH'),
   readyTimeoutMs: setting.duration('SHOAL_READY_TIMEOUT', 60_000, 'how long `shoal up --detach` waits for every process to report ready'),
 });

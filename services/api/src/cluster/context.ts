@@ -1,0 +1,82 @@
+import type { BusConnection } from '@shoal/bus';
+import { errors } from '@shoal/errors';
+import { NodeRole, type Cluster, type Node } from '@shoal/proto';
+import type { Logger } from '@shoal/runtime';
+import type { Change, Precondition, ReadTx } from '@shoal/store';
+import type { StoreApiClient } from '@shoal/store-client';
+import type { SystemFacts } from '../convert/system.js';
+import type { ClusterCache } from './cache.js';
+import type { LocalNodeFile } from './local-node.js';
+
+/** What the API knows about its own host, for `/info`, `/version` and the node it creates at `swarm init`. */
+export interface HostFacts extends SystemFacts {
+  /** The address other nodes reach this host at, when `swarm init` names none. */
+  readonly advertiseAddr: string;
+  /** The port of this host's raft replica (the manager port other nodes join through). */
+  readonly managerPort: number;
+  /** The API's data directory. */
+  readonly dataDir: string;
+}
+
+/** Everything a route needs: the read model, the store for writes, and this host. */
+export interface ApiContext {
+  readonly cache: ClusterCache;
+  readonly store: StoreApiClient;
+  readonly local: LocalNodeFile;
+  readonly host: HostFacts;
+  readonly log: Logger;
+  /** Relays `docker swarm unlock` to the local raft replica. */
+  readonly unlock: (unlockKey: string) => Promise<void>;
+  /** NATS, which carries log streams; without it logs are unavailable. */
+  readonly bus?: BusConnection;
+}
+
+export const NOT_A_MANAGER_MESSAGE =
+  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+export const WORKER_MESSAGE =
+  "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+export const ALREADY_IN_SWARM_MESSAGE = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
+export const NOT_IN_SWARM_MESSAGE = 'This node is not part of a swarm';
+
+/** This host's standing in the swarm, as `Info.Swarm.LocalNodeState` and `ControlAvailable` report it. */
+export type LocalSwarm =
+  | { readonly state: 'inactive' }
+  | { readonly state: 'locked' }
+  | { readonly state: 'active'; readonly cluster: Cluster; readonly node: Node; readonly manager: boolean };
+
+/** Where this host stands, read from the store copy (no store copy yet: inactive; a locked replica: locked). */
+export async function localSwarm(context: ApiContext): Promise<LocalSwarm> {
+  if (context.cache.state.kind === 'locked') return { state: 'locked' };
+  const nodeId = context.local.nodeId;
+  if (nodeId === undefined) return { state: 'inactive' };
+  return context.cache.read((tx) => localSwarmIn(tx, nodeId));
+}
+
+function localSwarmIn(tx: ReadTx, nodeId: string): LocalSwarm {
+  const cluster = tx.list('cluster')[0];
+  const node = tx.get('node', nodeId);
+  if (cluster === undefined || node === undefined) return { state: 'inactive' };
+  return { state: 'active', cluster, node, manager: node.spec?.desiredRole === NodeRole.MANAGER };
+}
+
+/** The cluster and this manager's node; 503 with Docker's message on a host that is no manager. */
+export async function requireManager(context: ApiContext): Promise<{ cluster: Cluster; node: Node }> {
+  const local = await localSwarm(context);
+  if (local.state === 'locked') throw errors.unavailable('Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.');
+  if (local.state === 'inactive') throw errors.unavailable(NOT_A_MANAGER_MESSAGE);
+  if (!local.manager) throw errors.unavailable(WORKER_MESSAGE);
+  return local;
+}
+
+/** Commits a transaction and waits until the read model shows it, so the client's next read sees its write. */
+export async function commit(context: ApiContext, changes: readonly Change[], preconditions: readonly Precondition[] = []): Promise<bigint> {
+  const version = await context.store.commit({ changes, preconditions });
+  await context.cache.caughtUp(version);
+  return version;
+}
+
+/** Reads the store copy as a manager must: after checking this host is one. */
+export async function managerRead<R>(context: ApiContext, read: (tx: ReadTx) => R): Promise<R> {
+  await requireManager(context);
+  return context.cache.read(read);
+}

@@ -1,0 +1,158 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { ErrorCode, errors, hasCode, ShoalError } from '@shoal/errors';
+import {
+  Cluster,
+  newId,
+  Node,
+  NodeRole,
+  objectKindNames,
+  NodeSpec_Membership,
+  NodeStatus_State,
+  RaftMemberStatus_Reachability,
+  type EncryptionKey,
+} from '@shoal/proto';
+import { createCertificateAuthority, generateJoinToken } from '@shoal/pki';
+import { generateUnlockKey, parseUnlockKey } from '@shoal/raft-storage';
+import type { Change } from '@shoal/store';
+import { ingressNetwork } from '../cluster/network-allocation.js';
+import {
+  ALREADY_IN_SWARM_MESSAGE,
+  commit,
+  localSwarm,
+  NOT_IN_SWARM_MESSAGE,
+  requireManager,
+  type ApiContext,
+} from '../cluster/context.js';
+import { clusterSpecFromDocker, clusterToDocker, swarmInitRequestFromDocker, swarmJoinRequestFromDocker, unlockKeyOf } from '../convert/swarm.js';
+import type { Router } from '../http/router.js';
+import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
+
+const MANAGER_UNLOCK_SUBSYSTEM = 'swarm-manager';
+const LAST_MANAGER_LEAVE_MESSAGE =
+  'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ';
+
+/** `host[:port]` of an advertise address; the manager port defaults to this host's raft port. */
+function managerAddress(advertise: string, fallbackHost: string, port: number): { host: string; addr: string } {
+  const text = advertise.trim() === '' ? fallbackHost : advertise.trim();
+  const withPort = /^(.*):(\d+)$/.exec(text);
+  const host = withPort?.[1] ?? text;
+  return { host, addr: `${host}:${withPort?.[2] ?? port}` };
+}
+
+function unlockKeyEntry(unlockKey: string): EncryptionKey[] {
+  return [{ subsystem: MANAGER_UNLOCK_SUBSYSTEM, algorithm: 0, key: parseUnlockKey(unlockKey), lamportTime: 0n }];
+}
+
+/** Every object in the store, as deletes, so `swarm leave --force` on the last manager erases the swarm. */
+async function everythingAsDeletes(context: ApiContext): Promise<Change[]> {
+  return context.cache.read((tx) => objectKindNames.flatMap((kind) => tx.list(kind).map((object): Change => ({ action: 'delete', kind, id: object.id }))));
+}
+
+/** `/swarm` and its lifecycle: init, join, leave, update (tokens, autolock), unlock key and unlock. */
+export function swarmRoutes(router: Router, context: ApiContext): void {
+  router.on('POST', '/swarm/init', async ({ body }) => {
+    if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+    const request = swarmInitRequestFromDocker(body);
+    const { host, addr } = managerAddress(request.advertiseAddr, context.host.advertiseAddr, context.host.managerPort);
+    const ca = createCertificateAuthority('swarm-ca');
+    const cluster = Cluster.fromPartial({
+      id: newId(),
+      spec: request.spec,
+      rootCa: {
+        caCert: Buffer.from(ca.caCertPem),
+        caKey: Buffer.from(ca.caKeyPem),
+        caCertHash: createHash('sha256').update(new X509Certificate(ca.caCertPem).raw).digest('hex'),
+        joinTokens: { worker: generateJoinToken(ca.caCertPem), manager: generateJoinToken(ca.caCertPem) },
+      },
+      unlockKeys: request.spec.encryptionConfig?.autoLockManagers === true ? unlockKeyEntry(generateUnlockKey()) : [],
+      defaultAddressPool: request.defaultAddrPool,
+      subnetSize: request.subnetSize,
+      vxlanUdpPort: request.dataPathPort,
+    });
+    const node = Node.fromPartial({
+      id: newId(),
+      spec: { desiredRole: NodeRole.MANAGER, membership: NodeSpec_Membership.ACCEPTED, availability: request.availability },
+      role: NodeRole.MANAGER,
+      description: {
+        hostname: context.host.hostname,
+        platform: { architecture: process.arch === 'x64' ? 'x86_64' : process.arch, os: 'linux' },
+        resources: { nanoCpus: BigInt(context.host.cpus) * 1_000_000_000n, memoryBytes: BigInt(context.host.memoryBytes) },
+        engine: { engineVersion: context.host.shoalVersion },
+      },
+      // READY is the dispatcher's to write once this host's agent holds a session.
+      status: { state: NodeStatus_State.UNKNOWN, addr: host },
+      managerStatus: { raftId: 1n, addr, leader: true, reachability: RaftMemberStatus_Reachability.REACHABLE },
+    });
+    const ingress = ingressNetwork(cluster);
+    await commit(context, [
+      { action: 'create', kind: 'cluster', object: cluster },
+      { action: 'create', kind: 'node', object: node },
+      { action: 'create', kind: 'network', object: ingress },
+    ]).catch((err: unknown) => {
+      // Another API initialised the swarm first (the cluster's name "default" is unique).
+      if (hasCode(err, ErrorCode.NameConflict)) throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+      throw err;
+    });
+    await context.local.set(node.id);
+    return { status: 200, json: node.id };
+  });
+
+  router.on('POST', '/swarm/join', async ({ body }) => {
+    if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+    swarmJoinRequestFromDocker(body);
+    throw new ShoalError(ErrorCode.Unimplemented, 'joining an existing swarm needs the node agent and the dispatcher (Shoal issue 6); this host can only start a new swarm with "docker swarm init"');
+  });
+
+  router.on('POST', '/swarm/leave', async ({ query }) => {
+    const local = await localSwarm(context);
+    if (local.state === 'inactive') throw errors.unavailable(NOT_IN_SWARM_MESSAGE);
+    if (local.state === 'active' && local.manager && !queryFlag(query, 'force')) throw errors.unavailable(LAST_MANAGER_LEAVE_MESSAGE);
+    if (local.state === 'active') {
+      const deletes = await everythingAsDeletes(context);
+      // Several transactions: the store bounds each, and an erased swarm needs no atomicity.
+      for (let start = 0; start < deletes.length; start += 200) await commit(context, deletes.slice(start, start + 200));
+    }
+    await context.local.clear();
+    return { status: 200 };
+  });
+
+  router.on('GET', '/swarm', async () => {
+    const { cluster } = await requireManager(context);
+    return { status: 200, json: clusterToDocker(cluster, { includeJoinTokens: true }) };
+  });
+
+  router.on('POST', '/swarm/update', async ({ body, query }) => {
+    const { cluster } = await requireManager(context);
+    const version = requiredVersion(query, 'swarm');
+    requireCurrent('swarm', cluster.id, cluster.meta?.version?.index, version);
+    const spec = clusterSpecFromDocker(body);
+    const rootCa = cluster.rootCa;
+    const caCertPem = Buffer.from(rootCa?.caCert ?? []).toString();
+    const joinTokens = {
+      worker: queryFlag(query, 'rotateWorkerToken') ? generateJoinToken(caCertPem) : (rootCa?.joinTokens?.worker ?? ''),
+      manager: queryFlag(query, 'rotateManagerToken') ? generateJoinToken(caCertPem) : (rootCa?.joinTokens?.manager ?? ''),
+    };
+    const autolock = spec.encryptionConfig?.autoLockManagers === true;
+    const held = unlockKeyOf(cluster);
+    const rotate = queryFlag(query, 'rotateManagerUnlockKey');
+    const unlockKeys = !autolock ? [] : held === '' || rotate ? unlockKeyEntry(generateUnlockKey()) : cluster.unlockKeys;
+    const updated = Cluster.fromPartial({ ...cluster, spec, rootCa: { ...rootCa, joinTokens }, unlockKeys });
+    await commit(context, [{ action: 'update', kind: 'cluster', object: updated }]);
+    return { status: 200 };
+  });
+
+  router.on('GET', '/swarm/unlockkey', async () => {
+    const { cluster } = await requireManager(context);
+    return { status: 200, json: { UnlockKey: unlockKeyOf(cluster) } };
+  });
+
+  router.on('POST', '/swarm/unlock', async ({ body }) => {
+    const local = await localSwarm(context);
+    if (local.state === 'inactive') throw errors.unavailable(NOT_IN_SWARM_MESSAGE);
+    if (local.state !== 'locked') throw errors.conflict('swarm is not locked');
+    const unlockKey = (body as { UnlockKey?: unknown } | undefined)?.UnlockKey;
+    if (typeof unlockKey !== 'string') throw errors.invalidArgument('the body must carry the unlock key as {"UnlockKey": "SWMKEY-1-..."}');
+    await context.unlock(unlockKey);
+    return { status: 200 };
+  });
+}

@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
+import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
+import { createTestPki, freeLoopbackPort, startNatsServer, type NatsServer } from '@shoal/testkit';
+
+const mainOf = (service: string) => fileURLToPath(new URL(`../../../${service}/dist/main.js`, import.meta.url));
+
+/** One process of the host, started like `shoal up` starts it: ready when it says so over IPC. */
+async function startService(name: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; endpoints: Record<string, string> }> {
+  const main = mainOf(name);
+  if (!existsSync(main)) throw new Error(`${main} is missing: build the workspace (npx turbo run build) first`);
+  const log = openSync(logFile, 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [main], { env, stdio: ['ignore', log, log, 'ipc'] });
+  } finally {
+    closeSync(log);
+  }
+  const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not report ready:\n${readFileSync(logFile, 'utf8')}`)), 60_000);
+    child.on('message', (message: { type?: string; endpoints?: Record<string, string> }) => {
+      if (message.type !== 'shoal.ready') return;
+      clearTimeout(timer);
+      resolve(message.endpoints ?? {});
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${readFileSync(logFile, 'utf8')}`));
+    });
+  });
+  return { child, endpoints };
+}
+
+async function stopService(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * A manager host as `shoal up` runs it, minus the services the API does not need: a real
+ * nats-server, a raft-store replica and the api, each its own process, on free loopback ports,
+ * with a throw-away PKI and data directories removed by `stop()`.
+ */
+export class ShoalHost implements AsyncDisposable {
+  private constructor(
+    readonly root: string,
+    readonly dockerHost: string,
+    readonly socketPath: string,
+    readonly raftDataDir: string,
+    readonly apiDataDir: string,
+    /** The manager identity and the raft replica's address, for a test that writes to the store as another component would. */
+    readonly store: { readonly address: string; readonly tls: { ca: string; cert: string; key: string } },
+    private readonly children: ChildProcess[],
+    private readonly nats: NatsServer,
+  ) {}
+
+  /** A Store API client with the host's manager identity; close it when done. */
+  storeClient(): StoreApiClient {
+    const { ca, cert, key } = this.store.tls;
+    return createStoreClient({
+      address: this.store.address,
+      tls: { ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) },
+      serverName: MANAGER_SERVER_NAME,
+    });
+  }
+
+  static async start(): Promise<ShoalHost> {
+    const root = mkdtempSync(join(tmpdir(), 'shoal-api-test-'));
+    const nats = await startNatsServer();
+    const children: ChildProcess[] = [];
+    try {
+      const { ca } = createTestPki();
+      const identity = ca.issue({ cn: 'api-test-manager', ou: 'swarm-manager', o: 'api-test', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
+      const file = (name: string, content: string) => {
+        const path = join(root, name);
+        writeFileSync(path, content, { mode: 0o600 });
+        return path;
+      };
+      const tls = { SHOAL_TLS_CA: file('ca.pem', identity.caCertPem), SHOAL_TLS_CERT: file('node.crt', identity.certPem), SHOAL_TLS_KEY: file('node.key', identity.keyPem) };
+      const raftPort = await freeLoopbackPort();
+      const common = { ...process.env, ...tls, SHOAL_NATS_URL: nats.url, SHOAL_LOG_LEVEL: 'info' };
+      const raftDataDir = join(root, 'raft');
+      const raft = await startService('raft', { ...common, SHOAL_DATA_DIR: raftDataDir, SHOAL_RAFT_LISTEN: `127.0.0.1:${raftPort}`, SHOAL_RAFT_TICK: '100ms' }, join(root, 'raft.log'));
+      children.push(raft.child);
+      const apiDataDir = join(root, 'api');
+      const socketPath = join(root, 'docker.sock');
+      const api = await startService(
+        'api',
+        {
+          ...common,
+          SHOAL_DATA_DIR: apiDataDir,
+          SHOAL_STORE_ADDRESS: `127.0.0.1:${raftPort}`,
+          SHOAL_MANAGER_PORT: String(raftPort),
+          SHOAL_API_LISTEN: '127.0.0.1:0',
+          SHOAL_API_SOCKET: socketPath,
+        },
+        join(root, 'api.log'),
+      );
+      children.push(api.child);
+      const dockerHost = api.endpoints['docker'];
+      if (dockerHost === undefined) throw new Error('the api reported ready without a docker endpoint');
+      const store = { address: `127.0.0.1:${raftPort}`, tls: { ca: tls.SHOAL_TLS_CA, cert: tls.SHOAL_TLS_CERT, key: tls.SHOAL_TLS_KEY } };
+      return new ShoalHost(root, dockerHost, socketPath, raftDataDir, apiDataDir, store, children, nats);
+    } catch (err) {
+      await Promise.all(children.map(stopService));
+      await nats.stop();
+      rmSync(root, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** `http://127.0.0.1:port` of the TCP endpoint, for fetch. */
+  get baseUrl(): string {
+    return this.dockerHost.replace(/^tcp:/, 'http:');
+  }
+
+  apiLog(): string {
+    return readFileSync(join(this.root, 'api.log'), 'utf8');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.children].reverse().map(stopService));
+    await this.nats.stop();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
