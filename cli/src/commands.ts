@@ -94,7 +94,7 @@ export function env(config: CliConfig): CommandResult {
   if (!current) return { exitCode: 1, stderr: 'shoal is not running; start it with `shoal up --detach`' };
   const endpoint = current.processes.map((p) => p.endpoints['docker']).find((e) => e !== undefined);
   if (!endpoint) {
-    return { exitCode: 1, stderr: 'no Docker API is being served on this host: services/api does not serve the Docker Engine API yet' };
+    return { exitCode: 1, stderr: 'no Docker API is being served on this host: the api service has not reported an endpoint (see `shoal status`)' };
   }
   return { exitCode: 0, stdout: `export DOCKER_HOST=${endpoint}` };
 }

@@ -41,6 +41,7 @@ beforeAll(async () => {
     SHOAL_DATA_DIR: dataDir,
     SHOAL_NATS_PORT: String(await freeLoopbackPort()),
     SHOAL_RAFT_PORT: String(raftPort),
+    SHOAL_API_LISTEN: `127.0.0.1:${await freeLoopbackPort()}`,
     // A short tick so the single replica elects itself quickly; the default is swarmkit's 1 s.
     SHOAL_RAFT_TICK: '100ms',
     SHOAL_LOG_LEVEL: 'info',
@@ -124,10 +125,14 @@ describe('the shoal command', () => {
     expect(statusFile().processes.find((p) => p.name === 'scheduler')!.pid).not.toBe(before.pid);
   });
 
-  it('env explains that no Docker API is served yet', async () => {
+  it('env prints the DOCKER_HOST of the API it runs, which the docker CLI then talks to', async () => {
     const result = await shoal('env');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('no Docker API is being served on this host');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(`export DOCKER_HOST=tcp://${env.SHOAL_API_LISTEN}`);
+    const version = await run('/usr/local/bin/docker', ['version', '--format', '{{.Server.APIVersion}}'], {
+      env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://${env.SHOAL_API_LISTEN}`, DOCKER_CONFIG: dataDir },
+    });
+    expect(version.stdout).toBe('1.41\n');
   });
 
   it('down stops every process it started and leaves no state behind', async () => {
