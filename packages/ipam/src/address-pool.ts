@@ -25,6 +25,7 @@ export function assertSupportedSubnet(subnet: Cidr): void {
 
 /** One network's IPAM configuration (an `IPAMConfig` entry). */
 export interface AddressPoolOptions {
+  /** The network's subnet, /8 to /30. */
   readonly subnet: Cidr;
   /** The gateway address. Default: the subnet's first usable address (`.1` of a /24). */
   readonly gateway?: string;
@@ -47,8 +48,11 @@ export interface AddressPoolOptions {
  * with every address the store records on this network; allocation then resumes after the highest.
  */
 export class AddressPool {
+  /** The network's subnet. */
   readonly subnet: Cidr;
+  /** The gateway address, held for the pool's lifetime: the given one, or the subnet's first usable address. */
   readonly gateway: string;
+  /** The block {@link allocate} hands addresses out from, if narrower than the subnet. */
   readonly range: Cidr | undefined;
   private readonly gatewayAddress: number;
   private readonly addresses: SerialBitmap;

@@ -30,6 +30,7 @@ export const VXLAN_IDS: IdPoolOptions = { kind: 'VXLAN ID', min: 0, max: 2 ** 24
  * every value the store records.
  */
 export class IdPool {
+  /** The ranges and the kind this pool was built with. */
   readonly options: IdPoolOptions;
   private readonly ids: SerialBitmap;
 

@@ -1,10 +1,10 @@
 /**
- * A set of integers stored as disjoint, sorted, maximal intervals, for {@link SubnetPool}.
+ * A set of integers stored as disjoint, sorted, maximal intervals, for `SubnetPool`.
  *
  * Touching intervals are merged, so subnets carved one after another (the common case) cost one
  * interval in total, and "is anything here taken" and "where does the taken stretch end" are binary
- * searches. Adding or removing in the middle shifts the arrays, which is a memmove even for the
- * 65,536 /24s of 10.0.0.0/8.
+ * searches. Adding or removing between separate intervals shifts the arrays: a memmove, cheap enough
+ * even with tens of thousands of intervals, and simpler than a balanced tree.
  */
 export class IntervalSet {
   private readonly starts: number[] = [];

@@ -1,5 +1,5 @@
 /**
- * The bookkeeping under {@link IdPool} and {@link AddressPool}: which integers of a range are held,
+ * The bookkeeping under `IdPool` and `AddressPool`: which integers of a range are held,
  * one bit each, and a serial cursor for handing out free ones.
  *
  * Allocation is serial, as in libnetwork's bitseq with `serial = true` (what swarmkit asks for VIPs,
@@ -74,7 +74,7 @@ export class SerialBitmap {
     const first = this.dynamicMin - this.min;
     const last = this.dynamicMax - this.min;
     let bit = this.firstClear(this.cursor - this.min, last);
-    if (bit < 0) bit = this.firstClear(first + 1, last);
+    if (bit < 0) bit = this.firstClear(first, last);
     const value = bit + this.min;
     this.mark(value);
     return value;

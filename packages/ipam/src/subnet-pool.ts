@@ -25,12 +25,17 @@ export interface SubnetPoolOptions {
  * Rebuild after a restart by calling {@link reserve} with every network's subnet.
  */
 export class SubnetPool {
+  /** The blocks subnets are carved from, in order of preference. */
   readonly pools: readonly Cidr[];
+  /** The prefix length of carved subnets. */
   readonly subnetSize: number;
   /** Every address of every held subnet, for overlap checks and free-space search. */
   private readonly taken = new IntervalSet();
-  /** The held subnets themselves, so that only an exact held subnet can be released. */
-  private readonly held = new Set<number>();
+  /**
+   * The prefix length of each held subnet by its start, so that only an exact held subnet can be
+   * released; two held subnets never share a start, since one would contain the other.
+   */
+  private readonly held = new Map<number, number>();
 
   /**
    * @throws INVALID_ARGUMENT if the subnet size is outside {@link SUBNET_PREFIX_LENGTHS}, a pool
@@ -106,23 +111,19 @@ export class SubnetPool {
 
   /** Frees a held subnet. Returns false, changing nothing, if `subnet` is not exactly a held one. */
   release(subnet: Cidr): boolean {
-    if (!this.held.delete(heldKey(subnet))) return false;
+    if (!this.isAllocated(subnet)) return false;
+    this.held.delete(subnet.start);
     this.taken.remove(subnet.start, cidrEnd(subnet));
     return true;
   }
 
   /** True if `subnet` is exactly one of the held subnets. */
   isAllocated(subnet: Cidr): boolean {
-    return this.held.has(heldKey(subnet));
+    return this.held.get(subnet.start) === subnet.prefixLength;
   }
 
   private hold(subnet: Cidr): void {
-    this.held.add(heldKey(subnet));
+    this.held.set(subnet.start, subnet.prefixLength);
     this.taken.add(subnet.start, cidrEnd(subnet));
   }
-}
-
-/** A number naming a block exactly: start and prefix length never collide because start < 2^32. */
-function heldKey(subnet: Cidr): number {
-  return subnet.start * 64 + subnet.prefixLength;
 }
