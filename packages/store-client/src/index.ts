@@ -24,3 +24,6 @@ export {
   snapshotParts,
   toWatchMessage,
 } from './wire.js';
+export { applyCommitInput, LocalClusterState, type ClusterState } from './cluster-state.js';
+export { holdLease, type HoldLeaseOptions, type LeaseApi, type Leadership } from './lease.js';
+export { StoreMirror, type CacheState as MirrorState } from './mirror.js';

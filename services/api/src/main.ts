@@ -4,8 +4,7 @@ import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { RaftUnlockClient, RaftUnlockService } from '@shoal/proto';
 import { createChannelCredentials, createClient, unaryCall } from '@shoal/rpc';
 import { createLogger, loadConfigOrExit, runProcess, type Component } from '@shoal/runtime';
-import { createStoreClient } from '@shoal/store-client';
-import { ClusterCache } from './cluster/cache.js';
+import { createStoreClient, StoreMirror } from '@shoal/store-client';
 import { LocalNodeFile } from './cluster/local-node.js';
 import { apiComponent } from './component.js';
 import { apiConfig } from './config.js';
@@ -21,8 +20,7 @@ const unlockClient = createClient({ address: config.storeAddress, credentials: c
 const bus = config.natsUrl === undefined ? undefined : busComponent({ url: config.natsUrl, name: 'api' });
 
 const context = {
-  cache: new ClusterCache(store, log.child({ module: 'cache' })),
-  store,
+  cache: new StoreMirror(store, log.child({ module: 'mirror' })),
   local: await LocalNodeFile.open(config.dataDir),
   log,
   get bus() {

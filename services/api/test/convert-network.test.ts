@@ -8,18 +8,11 @@ import {
   networkToSwarmDocker,
   validateDnsComponentName,
 } from '../src/convert/network.js';
-import {
-  atMillisecondPrecision,
-  jsonShapeMismatches,
-  recordedExchanges,
-  recordedRequestBodies,
-  recordedResponseObjects,
-  wireJson,
-} from './support/recorded-json.js';
+import { expectPrintedAsRecorded, metaBehind, recordedExchanges, recordedRequestBodies, recordedResponseObjects } from './support/recorded-json.js';
 
 const failsWith = (code: ErrorCode, message: string) => expect.objectContaining({ code, message });
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- recorded JSON is read field by field */
+// Recorded JSON is read field by field: `any` stands for the shape dockerd sent.
 /**
  * The store's network behind a NetworkResource dockerd printed: the spec the user gave, and the
  * allocator's driver state (the VXLAN ID only) and IPAM.
@@ -55,7 +48,7 @@ function networkBehindSwarmObject(recorded: any): Network {
   const spec = recorded.Spec;
   return Network.fromPartial({
     id: recorded.ID,
-    meta: { version: { index: BigInt(recorded.Version.Index) }, createdAt: new Date(recorded.CreatedAt), updatedAt: new Date(recorded.UpdatedAt) },
+    meta: metaBehind(recorded),
     spec: {
       annotations: { name: spec.Name, labels: spec.Labels },
       driverConfig: spec.DriverConfiguration && { name: spec.DriverConfiguration.Name ?? '', options: spec.DriverConfiguration.Options ?? {} },
@@ -67,7 +60,6 @@ function networkBehindSwarmObject(recorded: any): Network {
     ipam: ipamBehind(recorded.IPAMOptions),
   });
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 describe('network create bodies', () => {
   const creates = recordedRequestBodies('POST', /^\/networks\/create$/);
@@ -155,9 +147,7 @@ describe('networks to Docker', () => {
 
   it('prints every swarm network dockerd printed, field for field', () => {
     for (const { transcript, body } of recordedNetworks) {
-      const printed = wireJson(networkToDocker(networkBehindResource(body)));
-      expect(printed, transcript).toEqual(atMillisecondPrecision(body));
-      expect(jsonShapeMismatches(printed, body), transcript).toEqual([]);
+      expectPrintedAsRecorded(networkToDocker(networkBehindResource(body)), body, transcript);
     }
   });
 
@@ -189,8 +179,7 @@ describe('networks to Docker', () => {
     const distinct = [...new Map(attachments.map((network) => [JSON.stringify(network), network])).values()];
     expect(distinct.length).toBeGreaterThanOrEqual(3);
     for (const recorded of distinct) {
-      const printed = wireJson(networkToSwarmDocker(networkBehindSwarmObject(recorded)));
-      expect(printed).toEqual(atMillisecondPrecision(recorded));
+      expectPrintedAsRecorded(networkToSwarmDocker(networkBehindSwarmObject(recorded)), recorded, String((recorded['Spec'] as { Name: string }).Name));
     }
   });
 });

@@ -9,7 +9,7 @@ import {
   RaftMemberStatus_Reachability,
 } from '@shoal/proto';
 import { nodeSpecFromDocker, nodeToDocker } from '../src/convert/node.js';
-import { atMillisecondPrecision, jsonShapeMismatches, recordedRequestBodies, recordedResponseObjects, wireJson } from './support/recorded-json.js';
+import { expectPrintedAsRecorded, metaBehind, recordedRequestBodies, recordedResponseObjects, wireJson } from './support/recorded-json.js';
 
 const invalidArgument = (message: string) => expect.objectContaining({ code: ErrorCode.InvalidArgument, message });
 
@@ -23,13 +23,13 @@ const availabilities: Record<string, NodeSpec_Availability> = {
 const states: Record<string, NodeStatus_State> = { unknown: 0, down: 1, ready: 2, disconnected: 3 };
 const reachabilities: Record<string, RaftMemberStatus_Reachability> = { unknown: 0, unreachable: 1, reachable: 2 };
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- recorded JSON is read field by field */
+// Recorded JSON is read field by field: `any` stands for the shape dockerd sent.
 /** The store's node behind a node dockerd printed. */
 function nodeBehind(recorded: any): Node {
   const description = recorded.Description;
   return Node.fromPartial({
     id: recorded.ID,
-    meta: { version: { index: BigInt(recorded.Version.Index) }, createdAt: new Date(recorded.CreatedAt), updatedAt: new Date(recorded.UpdatedAt) },
+    meta: metaBehind(recorded),
     spec: {
       annotations: { name: recorded.Spec.Name ?? '', labels: recorded.Spec.Labels },
       desiredRole: roles[recorded.Spec.Role],
@@ -59,7 +59,6 @@ function nodeBehind(recorded: any): Node {
     },
   });
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 describe('nodes to Docker', () => {
   const recordedNodes = recordedResponseObjects(/^\/nodes(\/[^/]+)?$/);
@@ -71,9 +70,7 @@ describe('nodes to Docker', () => {
 
   it('prints every node dockerd printed, field for field, from the store object behind it', () => {
     for (const { transcript, body } of recordedNodes) {
-      const printed = wireJson(nodeToDocker(nodeBehind(body)));
-      expect(printed, transcript).toEqual(atMillisecondPrecision(body));
-      expect(jsonShapeMismatches(printed, body), transcript).toEqual([]);
+      expectPrintedAsRecorded(nodeToDocker(nodeBehind(body)), body, transcript);
     }
   });
 

@@ -8,7 +8,7 @@ import {
   secretSpecFromDocker,
   secretToDocker,
 } from '../src/convert/secret.js';
-import { atMillisecondPrecision, jsonShapeMismatches, recordedRequestBodies, recordedResponseObjects, wireJson } from './support/recorded-json.js';
+import { expectPrintedAsRecorded, metaBehind, recordedRequestBodies, recordedResponseObjects, type RecordedMeta } from './support/recorded-json.js';
 
 const invalidArgument = (message: string) => expect.objectContaining({ code: ErrorCode.InvalidArgument, message });
 const NAME_RULE =
@@ -19,19 +19,6 @@ interface SentSpec {
   Labels: Record<string, string>;
   Data: string;
   Templating?: { Name: string };
-}
-
-/** The store object behind a secret or config dockerd printed (configs also carry their data). */
-function metaBehind(recorded: Record<string, unknown>) {
-  const version = recorded['Version'] as { Index: number };
-  return {
-    id: recorded['ID'] as string,
-    meta: {
-      version: { index: BigInt(version.Index) },
-      createdAt: new Date(recorded['CreatedAt'] as string),
-      updatedAt: new Date(recorded['UpdatedAt'] as string),
-    },
-  };
 }
 
 describe('secrets', () => {
@@ -60,10 +47,8 @@ describe('secrets', () => {
     expect(recorded.length).toBeGreaterThanOrEqual(3);
     for (const { transcript, body } of recorded) {
       const spec = body['Spec'] as { Name: string; Labels: Record<string, string> };
-      const secret = Secret.fromPartial({ ...metaBehind(body), spec: { annotations: { name: spec.Name, labels: spec.Labels }, data: Buffer.from('s3cret') } });
-      const printed = wireJson(secretToDocker(secret));
-      expect(printed, transcript).toEqual(atMillisecondPrecision(body));
-      expect(jsonShapeMismatches(printed, body), transcript).toEqual([]);
+      const secret = Secret.fromPartial({ id: body['ID'] as string, meta: metaBehind(body as unknown as RecordedMeta), spec: { annotations: { name: spec.Name, labels: spec.Labels }, data: Buffer.from('s3cret') } });
+      expectPrintedAsRecorded(secretToDocker(secret), body, transcript);
     }
   });
 
@@ -176,10 +161,8 @@ describe('configs', () => {
     const recorded = recordedResponseObjects(/^\/configs(\/[^/]+)?$/);
     expect(recorded.some(({ body }) => (body['Spec'] as { Templating?: unknown }).Templating !== undefined)).toBe(true);
     for (const { transcript, body } of recorded) {
-      const config = Config.fromPartial({ ...metaBehind(body), spec: configSpecFromDocker(body['Spec']) });
-      const printed = wireJson(configToDocker(config));
-      expect(printed, transcript).toEqual(atMillisecondPrecision(body));
-      expect(jsonShapeMismatches(printed, body), transcript).toEqual([]);
+      const config = Config.fromPartial({ id: body['ID'] as string, meta: metaBehind(body as unknown as RecordedMeta), spec: configSpecFromDocker(body['Spec']) });
+      expectPrintedAsRecorded(configToDocker(config), body, transcript);
     }
   });
 

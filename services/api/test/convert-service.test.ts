@@ -488,7 +488,7 @@ describe('serviceSpecFromDocker normalisation', () => {
     expect(serviceSpecToDocker(stored, { insertDefaults: false }).UpdateConfig?.MaxFailureRatio).toBe(0.1);
   });
 
-  it('keeps network targets, secret references, ports and file modes as given', () => {
+  it('keeps network target names, secret IDs and names, and decimal file modes as given', () => {
     const spec = serviceSpecFromDocker(
       body(
         { Secrets: [{ File: { Name: 's1', UID: '0', GID: '0', Mode: 292 }, SecretID: 'sid', SecretName: 'probe_s1' }] },
@@ -582,7 +582,7 @@ describe('serviceSpecToDocker with defaults', () => {
     );
     const shown = serviceSpecToDocker(spec, { insertDefaults: true });
     expect(shown.TaskTemplate.ContainerSpec?.StopGracePeriod).toBe(0);
-    expect(shown.TaskTemplate.RestartPolicy).toStrictEqual({ Condition: 'none', Delay: 5e9, MaxAttempts: 0, Window: undefined });
+    expect(asJson(shown.TaskTemplate.RestartPolicy)).toStrictEqual({ Condition: 'none', Delay: 5e9, MaxAttempts: 0 });
     expect(asJson(shown.UpdateConfig)).toStrictEqual({ Parallelism: 4, FailureAction: 'pause', Monitor: 5e9, MaxFailureRatio: 0, Order: 'start-first' });
   });
 });

@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, Node, NodeRole } from '@shoal/proto';
+import { Node, NodeRole } from '@shoal/proto';
 import { LOCKED_MESSAGE } from '@shoal/raft-storage';
-import { clusterSpecFromDocker } from '../src/convert/swarm.js';
 import {
   type LocalSwarmState,
   NOT_AN_ENGINE_WARNING,
@@ -22,6 +21,7 @@ import {
 } from '../src/convert/system.js';
 import { DOCKER_CLIS, runDocker } from './support/docker-cli.js';
 import { atMillisecondPrecision, jsonShapeMismatches, recordedExchanges, recordedResponseObjects, wireJson } from './support/recorded-json.js';
+import { clusterBehind, recordedSwarms } from './support/recorded-swarm.js';
 
 const facts: SystemFacts = {
   shoalVersion: '0.1.0',
@@ -34,34 +34,9 @@ const facts: SystemFacts = {
   architecture: 'amd64',
 };
 
-interface RecordedSwarm {
-  ID: string;
-  Version: { Index: number };
-  CreatedAt: string;
-  UpdatedAt: string;
-  Spec: unknown;
-  TLSInfo: { TrustRoot: string };
-  DefaultAddrPool: string[];
-  SubnetSize: number;
-  DataPathPort: number;
-  JoinTokens: unknown;
-}
-
 /** The swarm the transcripts were recorded in: its cluster, and its one node, a leader. */
-const recordedSwarm = recordedResponseObjects(/^\/swarm$/)[0]!.body as unknown as RecordedSwarm;
-const recordedCluster = Cluster.fromPartial({
-  id: recordedSwarm.ID,
-  meta: {
-    version: { index: BigInt(recordedSwarm.Version.Index) },
-    createdAt: new Date(recordedSwarm.CreatedAt),
-    updatedAt: new Date(recordedSwarm.UpdatedAt),
-  },
-  spec: clusterSpecFromDocker(recordedSwarm.Spec),
-  rootCa: { caCert: Buffer.from(recordedSwarm.TLSInfo.TrustRoot) },
-  defaultAddressPool: recordedSwarm.DefaultAddrPool,
-  subnetSize: recordedSwarm.SubnetSize,
-  vxlanUdpPort: recordedSwarm.DataPathPort,
-});
+const recordedSwarm = recordedSwarms()[0]!.body;
+const recordedCluster = clusterBehind(recordedSwarm);
 const leader = Node.fromPartial({
   id: 'plm4mybsj4rzwpzo2a7oe05kw',
   role: NodeRole.MANAGER,
@@ -83,7 +58,8 @@ describe('/version', () => {
 
   it('has the keys and types of the body dockerd sent, for both CLIs', () => {
     expect(recorded.length).toBeGreaterThanOrEqual(1);
-    for (const { transcript, body } of recorded) expect(jsonShapeMismatches(versionBody(facts), body), transcript).toEqual([]);
+    const built = versionBody({ ...facts, buildTime: '2026-11-21T19:00:00Z' });
+    for (const { transcript, body } of recorded) expect(jsonShapeMismatches(built, body), transcript).toEqual([]);
   });
 
   it("reports Shoal's version, API 1.41 down to 1.24, and this host's kernel and architecture", () => {

@@ -352,15 +352,6 @@ describe('taskToDocker', () => {
     });
   });
 
-  it('recognises an ingress network made before the ingress flag by its name and internal label', () => {
-    const legacyIngress = Network.create({
-      id: 'net1',
-      spec: { annotations: { name: 'ingress', labels: { 'com.docker.swarm.internal': 'true' }, indices: [] } },
-    });
-    const shown = taskToDocker(runningTask({ networks: [{ network: legacyIngress, addresses: [], aliases: [], driverAttachmentOpts: {} }] }));
-    expect(shown.NetworksAttachments?.[0]?.Network.Spec.Ingress).toBe(true);
-  });
-
   it('refuses to name a state the protocol does not define', () => {
     const task = runningTask({ desiredState: TaskState.UNRECOGNIZED });
     expect(() => taskToDocker(task)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidArgument }));

@@ -3,9 +3,8 @@ import { errors } from '@shoal/errors';
 import { NodeRole, type Cluster, type Node } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
 import type { Change, Precondition, ReadTx } from '@shoal/store';
-import type { StoreApiClient } from '@shoal/store-client';
+import type { StoreMirror } from '@shoal/store-client';
 import type { SystemFacts } from '../convert/system.js';
-import type { ClusterCache } from './cache.js';
 import type { LocalNodeFile } from './local-node.js';
 
 /** What the API knows about its own host, for `/info`, `/version` and the node it creates at `swarm init`. */
@@ -18,10 +17,10 @@ export interface HostFacts extends SystemFacts {
   readonly dataDir: string;
 }
 
-/** Everything a route needs: the read model, the store for writes, and this host. */
+/** Everything a route needs: the store (read model and writes) and this host. */
 export interface ApiContext {
-  readonly cache: ClusterCache;
-  readonly store: StoreApiClient;
+  /** The read model, which also commits (through the Store API) and waits for its writes to show. */
+  readonly cache: StoreMirror;
   readonly local: LocalNodeFile;
   readonly host: HostFacts;
   readonly log: Logger;
@@ -70,9 +69,7 @@ export async function requireManager(context: ApiContext): Promise<{ cluster: Cl
 
 /** Commits a transaction and waits until the read model shows it, so the client's next read sees its write. */
 export async function commit(context: ApiContext, changes: readonly Change[], preconditions: readonly Precondition[] = []): Promise<bigint> {
-  const version = await context.store.commit({ changes, preconditions });
-  await context.cache.caughtUp(version);
-  return version;
+  return context.cache.commit({ changes, preconditions });
 }
 
 /** Reads the store copy as a manager must: after checking this host is one. */

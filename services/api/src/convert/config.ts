@@ -1,6 +1,6 @@
 import type { Config, ConfigSpec } from '@shoal/proto';
 import { Decoder } from './decode.js';
-import { type DockerDriver, driverToDocker } from './network.js';
+import { type DockerAnnotations, type DockerDriver, annotationsToDocker, driverToDocker } from './network.js';
 import { checkPayloadSize, payloadSpecFromDocker, requireSameNameAndData, validateSecretOrConfigName } from './secret.js';
 import { type DockerMeta, dockerMeta } from './wire.js';
 
@@ -11,9 +11,7 @@ import { type DockerMeta, dockerMeta } from './wire.js';
 
 /** A config in Docker's JSON, data included. */
 export interface DockerConfig extends DockerMeta {
-  Spec: {
-    Name?: string;
-    Labels: Record<string, string>;
+  Spec: DockerAnnotations & {
     /** Standard base64. */
     Data?: string;
     Templating?: DockerDriver;
@@ -47,8 +45,7 @@ export function configToDocker(config: Config): DockerConfig {
   return {
     ...dockerMeta(config.id, config.meta),
     Spec: {
-      Name: spec?.annotations?.name || undefined,
-      Labels: { ...spec?.annotations?.labels },
+      ...annotationsToDocker(spec?.annotations),
       Data: spec?.data.length ? spec.data.toString('base64') : undefined,
       Templating: spec?.templating && driverToDocker(spec.templating),
     },

@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { ErrorCode, ShoalError, errors } from '@shoal/errors';
 import { cidrContains, cidrContainsAddress, parseAddress, parseCidr } from '@shoal/ipam';
-import { type Driver, IPAMConfig_AddressFamily, type IPAMOptions, type Network, type NetworkSpec } from '@shoal/proto';
+import { type Annotations, type Driver, IPAMConfig_AddressFamily, type IPAMOptions, type Network, type NetworkSpec } from '@shoal/proto';
 import { Decoder } from './decode.js';
 import { type DockerMeta, dockerMeta, dockerTime } from './wire.js';
 
@@ -10,8 +10,9 @@ import { type DockerMeta, dockerMeta, dockerTime } from './wire.js';
  * and `NetworkResource` (daemon/cluster/convert/network.go `BasicNetworkCreateToGRPC`,
  * `BasicNetworkFromGRPC`), and the swarm `Network` object embedded in task attachments
  * (`networkFromGRPC`). Validation follows swarmkit's control API (manager/controlapi/network.go) with
- * its messages. Docker's `Driver` (a name and options) also describes IPAM, secret, templating and
- * log drivers; its conversions live here and the other converters use them.
+ * its messages. Two of Docker's swarm types are shared by every object, and their conversions live
+ * here for the other converters: `Annotations` (name and labels) and `Driver` (a name and options,
+ * which also describes IPAM, secret, templating and log drivers).
  */
 
 /** The only network driver Shoal provides; swarm-scoped networks are overlays. */
@@ -28,6 +29,13 @@ const PREDEFINED_LABEL = 'com.docker.swarm.predefined';
 /** swarmkit's `validateAnnotations`: a DNS label of letters and digits, inner `-`/`_` allowed. */
 const DNS_COMPONENT_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
 const MAX_DNS_COMPONENT_LENGTH = 63;
+
+/** Docker's swarm `Annotations`, which every spec starts with. */
+export interface DockerAnnotations {
+  Name?: string;
+  /** Never null: dockerd's `annotationsFromGRPC` prints `{}` for no labels. */
+  Labels: Record<string, string>;
+}
 
 /** Docker's swarm `Driver`: both fields are omitted when empty. */
 export interface DockerDriver {
@@ -71,9 +79,7 @@ export interface DockerIpamConfig {
 
 /** The swarm `Network` object of `Task.NetworksAttachments[].Network`. */
 export interface DockerSwarmNetwork extends DockerMeta {
-  Spec: {
-    Name?: string;
-    Labels: Record<string, string>;
+  Spec: DockerAnnotations & {
     DriverConfiguration?: DockerDriver;
     IPv6Enabled?: boolean;
     Internal?: boolean;
@@ -103,12 +109,12 @@ export interface DockerSwarmIpamOptions {
  */
 export function networkCreateFromDocker(body: unknown): NetworkCreateRequest {
   const decoder = Decoder.root(body, 'NetworkCreateRequest');
-  // Read only for its type: see above.
+  // Read only to refuse a value of the wrong type: names are unique whatever it says.
   decoder.boolean('CheckDuplicate');
-  const name = decoder.string('Name') ?? '';
+  const annotations = annotationsFromDocker(decoder);
+  const { name, labels } = annotations;
   const driverName = decoder.string('Driver') || OVERLAY_DRIVER;
   const scope = decoder.string('Scope') ?? '';
-  const labels = decoder.stringMap('Labels') ?? {};
   const ingress = decoder.boolean('Ingress') ?? false;
   const attachable = decoder.boolean('Attachable') ?? false;
   const configOnly = decoder.boolean('ConfigOnly') ?? false;
@@ -116,7 +122,7 @@ export function networkCreateFromDocker(body: unknown): NetworkCreateRequest {
   const ipamDecoder = decoder.object('IPAM', 'network.IPAM');
   const ipam = ipamDecoder && ipamFromDocker(ipamDecoder);
   const spec: NetworkSpec = {
-    annotations: { name, labels, indices: [] },
+    annotations,
     driverConfig: { name: driverName, options: decoder.stringMap('Options') ?? {} },
     ipv6Enabled: decoder.boolean('EnableIPv6') ?? false,
     internal: decoder.boolean('Internal') ?? false,
@@ -202,8 +208,7 @@ export function networkToSwarmDocker(network: Network): DockerSwarmNetwork {
   return {
     ...dockerMeta(network.id, network.meta),
     Spec: {
-      Name: spec?.annotations?.name || undefined,
-      Labels: { ...spec?.annotations?.labels },
+      ...annotationsToDocker(spec?.annotations),
       DriverConfiguration: spec?.driverConfig && driverToDocker(spec.driverConfig),
       IPv6Enabled: spec?.ipv6Enabled || undefined,
       Internal: spec?.internal || undefined,
@@ -228,6 +233,16 @@ export function validateDnsComponentName(name: string): void {
   if (name.length > MAX_DNS_COMPONENT_LENGTH) {
     throw errors.invalidArgument(`name must be ${MAX_DNS_COMPONENT_LENGTH} characters or fewer`);
   }
+}
+
+/** Name and labels in Docker's JSON. */
+export function annotationsToDocker(annotations: Annotations | undefined): DockerAnnotations {
+  return { Name: annotations?.name || undefined, Labels: { ...annotations?.labels } };
+}
+
+/** `Name` and `Labels` of a Docker spec. */
+export function annotationsFromDocker(decoder: Decoder): Annotations {
+  return { name: decoder.string('Name') ?? '', labels: decoder.stringMap('Labels') ?? {}, indices: [] };
 }
 
 /** A driver in Docker's JSON; an absent one is `{}`, as Go prints a zero struct. */

@@ -12,6 +12,7 @@ import {
   RaftMemberStatus_Reachability,
 } from '@shoal/proto';
 import { Decoder } from './decode.js';
+import { type DockerAnnotations, annotationsFromDocker, annotationsToDocker } from './network.js';
 import { type DockerMeta, dockerMeta } from './wire.js';
 
 /*
@@ -29,9 +30,7 @@ export interface DockerNode extends DockerMeta {
   ManagerStatus?: DockerManagerStatus;
 }
 
-export interface DockerNodeSpec {
-  Name?: string;
-  Labels: Record<string, string>;
+export interface DockerNodeSpec extends DockerAnnotations {
   /** The desired role: `worker` or `manager`. */
   Role: string;
   /** `active`, `pause` or `drain`. */
@@ -85,8 +84,7 @@ export function nodeToDocker(node: Node): DockerNode {
   return {
     ...dockerMeta(node.id, node.meta),
     Spec: {
-      Name: spec?.annotations?.name || undefined,
-      Labels: { ...spec?.annotations?.labels },
+      ...annotationsToDocker(spec?.annotations),
       Role: dockerEnumName(NodeRole, spec?.desiredRole ?? NodeRole.WORKER),
       Availability: dockerEnumName(NodeSpec_Availability, spec?.availability ?? NodeSpec_Availability.ACTIVE),
     },
@@ -116,7 +114,7 @@ export function nodeToDocker(node: Node): DockerNode {
 export function nodeSpecFromDocker(body: unknown, current?: NodeSpec): NodeSpec {
   const decoder = Decoder.root(body, 'NodeSpec');
   return {
-    annotations: { name: decoder.string('Name') ?? '', labels: decoder.stringMap('Labels') ?? {}, indices: [] },
+    annotations: annotationsFromDocker(decoder),
     desiredRole: roleFromDocker(decoder.string('Role') ?? ''),
     membership: current?.membership ?? NodeSpec_Membership.ACCEPTED,
     availability: availabilityFromDocker(decoder.string('Availability') ?? ''),
@@ -124,7 +122,7 @@ export function nodeSpecFromDocker(body: unknown, current?: NodeSpec): NodeSpec 
 }
 
 /** A node role as Docker writes it (`worker`, `manager`, any case); anything else is INVALID_ARGUMENT. */
-export function roleFromDocker(role: string): NodeRole {
+function roleFromDocker(role: string): NodeRole {
   return enumFromDocker(NodeRole, role, 'Role');
 }
 

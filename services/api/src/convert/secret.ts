@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { errors } from '@shoal/errors';
 import type { Annotations, Driver, Secret, SecretSpec } from '@shoal/proto';
 import { Decoder } from './decode.js';
-import { type DockerDriver, driverFromDocker, driverToDocker } from './network.js';
+import { type DockerAnnotations, type DockerDriver, annotationsFromDocker, annotationsToDocker, driverFromDocker, driverToDocker } from './network.js';
 import { type DockerMeta, dockerMeta } from './wire.js';
 
 /*
@@ -20,9 +20,7 @@ const MAX_SECRET_OR_CONFIG_NAME_LENGTH = 64;
 
 /** A secret in Docker's JSON. It never carries the data. */
 export interface DockerSecret extends DockerMeta {
-  Spec: {
-    Name?: string;
-    Labels: Record<string, string>;
+  Spec: DockerAnnotations & {
     /** An external secret store that provides the data. */
     Driver?: DockerDriver;
     Templating?: DockerDriver;
@@ -72,8 +70,7 @@ export function secretToDocker(secret: Secret): DockerSecret {
   return {
     ...dockerMeta(secret.id, secret.meta),
     Spec: {
-      Name: spec?.annotations?.name || undefined,
-      Labels: { ...spec?.annotations?.labels },
+      ...annotationsToDocker(spec?.annotations),
       Driver: spec?.driver && driverToDocker(spec.driver),
       Templating: spec?.templating && driverToDocker(spec.templating),
     },
@@ -97,7 +94,7 @@ export function validateSecretOrConfigName(name: string): void {
 /** `Name`, `Labels`, `Data` and `Templating`, decoded but not validated. */
 export function payloadSpecFromDocker(decoder: Decoder): PayloadSpecFields {
   return {
-    annotations: { name: decoder.string('Name') ?? '', labels: decoder.stringMap('Labels') ?? {}, indices: [] },
+    annotations: annotationsFromDocker(decoder),
     data: bytesFromDocker(decoder, 'Data') ?? Buffer.alloc(0),
     templating: driverFromDocker(decoder, 'Templating'),
   };

@@ -5,6 +5,7 @@ import {
   type ContainerSpec,
   type Duration,
   type EndpointSpec,
+  type FileTarget,
   EndpointSpec_ResolutionMode,
   type HealthConfig,
   type Mount,
@@ -145,50 +146,57 @@ function validateConstraint(constraint: string): void {
   if (!constraintValuePattern.test(value)) throw errors.invalidArgument(`value '${value}' is invalid`);
 }
 
-/** Secrets need an ID, a name and a target; no two may land on the same file. */
-function validateSecretReferences(container: ContainerSpec): void {
-  const secretByTarget = new Map<string, string>();
-  for (const secret of container.secrets) {
-    if (secret.secretId === '' || secret.secretName === '') throw errors.invalidArgument('malformed secret reference');
-    if (secret.file === undefined) throw errors.invalidArgument('malformed secret reference, no target provided');
-    const target = secret.file.name;
-    if (target === '') {
-      throw errors.invalidArgument('malformed file secret reference, invalid target file name provided');
+/** A secret or config reference, as far as the checks on it go. */
+interface FileReference {
+  id: string;
+  name: string;
+  file: FileTarget | undefined;
+  hasTarget: boolean;
+}
+
+/** References need an ID, a name and a target; no two may land on the same file. */
+function validateReferences(kind: 'secret' | 'config', references: FileReference[]): void {
+  const nameByTarget = new Map<string, string>();
+  for (const { id, name, file, hasTarget } of references) {
+    if (id === '' || name === '') throw errors.invalidArgument(`malformed ${kind} reference`);
+    if (!hasTarget) throw errors.invalidArgument(`malformed ${kind} reference, no target provided`);
+    if (file === undefined) continue;
+    if (file.name === '') {
+      throw errors.invalidArgument(`malformed file ${kind} reference, invalid target file name provided`);
     }
-    const previous = secretByTarget.get(target);
+    const previous = nameByTarget.get(file.name);
     if (previous !== undefined) {
       throw errors.invalidArgument(
-        `secret references '${previous}' and '${secret.secretName}' have a conflicting target: '${target}'`,
+        `${kind} references '${previous}' and '${name}' have a conflicting target: '${file.name}'`,
       );
     }
-    secretByTarget.set(target, secret.secretName);
+    nameByTarget.set(file.name, name);
   }
 }
 
-/**
- * Configs need an ID, a name and a target; no two may land on the same file, and a config a
- * credential spec names must be attached to the runtime.
- */
+function validateSecretReferences(container: ContainerSpec): void {
+  validateReferences(
+    'secret',
+    container.secrets.map(({ secretId, secretName, file }) => ({
+      id: secretId,
+      name: secretName,
+      file,
+      hasTarget: file !== undefined,
+    })),
+  );
+}
+
+/** Configs are checked as secrets are, and a config a credential spec names must go to the runtime. */
 function validateConfigReferences(container: ContainerSpec): void {
-  const configByTarget = new Map<string, string>();
-  for (const config of container.configs) {
-    if (config.configId === '' || config.configName === '') throw errors.invalidArgument('malformed config reference');
-    if (config.file === undefined && config.runtime === undefined) {
-      throw errors.invalidArgument('malformed config reference, no target provided');
-    }
-    if (config.file === undefined) continue;
-    const target = config.file.name;
-    if (target === '') {
-      throw errors.invalidArgument('malformed file config reference, invalid target file name provided');
-    }
-    const previous = configByTarget.get(target);
-    if (previous !== undefined) {
-      throw errors.invalidArgument(
-        `config references '${previous}' and '${config.configName}' have a conflicting target: '${target}'`,
-      );
-    }
-    configByTarget.set(target, config.configName);
-  }
+  validateReferences(
+    'config',
+    container.configs.map(({ configId, configName, file, runtime }) => ({
+      id: configId,
+      name: configName,
+      file,
+      hasTarget: file !== undefined || runtime !== undefined,
+    })),
+  );
   const credentialSpecConfig = container.privileges?.credentialSpec?.config ?? '';
   const attachedToRuntime = container.configs.some(
     (config) => config.runtime !== undefined && config.configId === credentialSpecConfig,

@@ -167,9 +167,10 @@ const updateStateNames = new Map<UpdateStatus_UpdateState, string>([
  * Reads the body of POST /services/create or /services/{id}/update into a ServiceSpec, as dockerd
  * does before handing it to swarmkit: with Go's type errors, moby's conversion errors (unknown
  * enum strings, an unsupported runtime, more than one mode) and its normalisation (no mode or an
- * empty replicated mode means one replica; a replicated job runs one task at a time, as many
- * times as it runs at once). Network targets stay as given, names included. An empty name stays
- * empty. Everything throws an INVALID_ARGUMENT ShoalError.
+ * empty replicated mode means one replica; a replicated job without counts runs one task at a
+ * time and needs as many completions as it runs at once). Network targets stay as given, names
+ * included: resolving them is the caller's, as is picking a name when none is given (dockerd
+ * makes up one on create). Everything throws an INVALID_ARGUMENT ShoalError.
  */
 export function serviceSpecFromDocker(body: unknown): ServiceSpec {
   const spec = Decoder.root(body, 'ServiceSpec');

@@ -5,7 +5,7 @@ import { MANAGER_ROLE, parseJoinToken } from '@shoal/pki';
 import { type CAConfig, type Cluster, type ClusterSpec, type Duration, ExternalCA_CAProtocol, type NodeSpec_Availability, type RaftConfig } from '@shoal/proto';
 import { UNLOCK_KEY_PREFIX } from '@shoal/raft-storage';
 import { Decoder } from './decode.js';
-import { type DockerDriver, driverFromDocker, driverToDocker } from './network.js';
+import { type DockerAnnotations, type DockerDriver, annotationsToDocker, driverFromDocker, driverToDocker } from './network.js';
 import { availabilityFromDocker, type DockerTLSInfo, tlsInfoToDocker } from './node.js';
 import { type DockerMeta, dockerMeta, durationOfNanos, nanosOf } from './wire.js';
 
@@ -58,9 +58,7 @@ export interface DockerSwarm extends DockerClusterInfo {
   JoinTokens: { Worker: string; Manager: string };
 }
 
-export interface DockerSwarmSpec {
-  Name?: string;
-  Labels: Record<string, string>;
+export interface DockerSwarmSpec extends DockerAnnotations {
   Orchestration: { TaskHistoryRetentionLimit: number };
   Raft: {
     SnapshotInterval?: number;
@@ -287,8 +285,7 @@ function clusterSpecToDocker(spec: ClusterSpec): DockerSwarmSpec {
   const externalCas = caConfig?.externalCas ?? [];
   const logDriver = spec.taskDefaults?.logDriver;
   return {
-    Name: spec.annotations?.name || undefined,
-    Labels: { ...spec.annotations?.labels },
+    ...annotationsToDocker(spec.annotations),
     Orchestration: { TaskHistoryRetentionLimit: Number(spec.orchestration?.taskHistoryRetentionLimit ?? 0n) },
     Raft: {
       SnapshotInterval: Number(raft?.snapshotInterval ?? 0n) || undefined,

@@ -4,11 +4,9 @@ import {
   ContainerSpec,
   ContainerSpec_Isolation,
   ContainerSpec_Ulimit,
-  type Driver,
   type Duration,
   type GenericResource,
   HealthConfig,
-  type IPAMOptions,
   Mount,
   Mount_BindOptions,
   Mount_BindOptions_Propagation,
@@ -18,7 +16,6 @@ import {
   Mount_VolumeOptions,
   Network,
   type NetworkAttachment,
-  NetworkSpec,
   NetworkAttachmentConfig,
   Placement,
   PortConfig,
@@ -41,18 +38,20 @@ import {
   taskStateName,
 } from '@shoal/proto';
 import type { Decoder } from './decode.js';
+import {
+  type DockerDriver,
+  type DockerSwarmNetwork,
+  driverFromDocker,
+  driverToDocker,
+  networkToSwarmDocker,
+} from './network.js';
+import type { DockerGenericResource } from './node.js';
 import { type DockerMeta, dockerMeta, dockerTime, durationOfNanos, nanosOf } from './wire.js';
 
 // Docker's JSON shapes of a task and of the task template a service carries (moby's api/types/swarm,
 // api/types/mount, api/types/container), and their conversion to and from shoal.v1.TaskSpec as
 // moby's daemon/cluster/convert does it. Properties Go marks `omitempty` are optional here and
 // left undefined when Go would omit them; JSON.stringify drops them.
-
-/** `swarm.Driver`: a named driver (log, volume, network, IPAM) and its options. */
-export interface DockerDriver {
-  Name?: string;
-  Options?: Record<string, string>;
-}
 
 /** `swarm.NetworkAttachmentConfig`: a network a service's tasks join. */
 export interface DockerNetworkAttachmentConfig {
@@ -162,12 +161,6 @@ export interface DockerContainerSpec {
   OomScoreAdj?: number;
 }
 
-/** `swarm.GenericResource`: exactly one of the two is set. */
-export interface DockerGenericResource {
-  NamedResourceSpec?: { Kind?: string; Value?: string };
-  DiscreteResourceSpec?: { Kind?: string; Value?: number };
-}
-
 export interface DockerResourceRequirements {
   Limits?: { NanoCPUs?: number; MemoryBytes?: number; Pids?: number };
   Reservations?: { NanoCPUs?: number; MemoryBytes?: number; GenericResources?: DockerGenericResource[] };
@@ -206,29 +199,6 @@ export interface DockerTaskSpec {
 /** `swarm.Version` as Go writes it when the index may be zero (`{}`), e.g. a job iteration. */
 export interface DockerVersion {
   Index?: number;
-}
-
-export interface DockerIPAMOptions {
-  Driver: DockerDriver;
-  Configs?: { Subnet?: string; Range?: string; Gateway?: string }[];
-}
-
-/** `swarm.Network`: the swarm form of a network that task attachments embed (not the engine's NetworkResource). */
-export interface DockerSwarmNetwork extends DockerMeta {
-  Spec: {
-    Name?: string;
-    Labels: Record<string, string>;
-    DriverConfiguration?: DockerDriver;
-    IPv6Enabled?: boolean;
-    Internal?: boolean;
-    Attachable?: boolean;
-    Ingress?: boolean;
-    IPAMOptions?: DockerIPAMOptions;
-    ConfigFrom?: { Network: string };
-    Scope: 'swarm';
-  };
-  DriverState: DockerDriver;
-  IPAMOptions?: DockerIPAMOptions;
 }
 
 /** A task's presence on a network: a full copy of the network and the task's addresses on it. */
@@ -362,14 +332,6 @@ function readMap(d: Decoder, key: string): Record<string, string> {
 
 function readList(d: Decoder, key: string): string[] {
   return d.stringArray(key) ?? [];
-}
-
-function driverFromDocker(d: Decoder): Driver {
-  return { name: d.string('Name') ?? '', options: readMap(d, 'Options') };
-}
-
-function driverToDocker(driver: Driver): DockerDriver {
-  return { Name: omitEmpty(driver.name), Options: omitEmpty(driver.options) };
 }
 
 export function networkAttachmentConfigsFromDocker(d: Decoder, key: string): NetworkAttachmentConfig[] {
@@ -533,13 +495,12 @@ export function taskSpecFromDocker(template: Decoder | undefined): TaskSpec {
   const pidsLimit = resources?.object('Limits', 'swarm.Limit')?.integer('Pids', 'int64') ?? 0;
   const restart = template.object('RestartPolicy', 'swarm.RestartPolicy');
   const placement = template.object('Placement', 'swarm.Placement');
-  const logDriver = template.object('LogDriver', 'swarm.Driver');
   return TaskSpec.create({
     container: containerSpecFromDocker(container, BigInt(pidsLimit)),
     resources: resources && resourcesFromDocker(resources),
     restart: restart && restartPolicyFromDocker(restart),
     placement: placement && placementFromDocker(placement),
-    logDriver: logDriver && driverFromDocker(logDriver),
+    logDriver: driverFromDocker(template, 'LogDriver'),
     networks: networkAttachmentConfigsFromDocker(template, 'Networks'),
     forceUpdate: readBig(template, 'ForceUpdate', 'uint64'),
   });
@@ -740,7 +701,6 @@ function mountFromDocker(m: Decoder): Mount {
   const bind = m.object('BindOptions', 'mount.BindOptions');
   const volume = m.object('VolumeOptions', 'mount.VolumeOptions');
   const tmpfs = m.object('TmpfsOptions', 'mount.TmpfsOptions');
-  const volumeDriver = volume?.object('DriverConfig', 'mount.Driver');
   return Mount.create({
     type: mountTypes.read(m, 'Type'),
     source: m.string('Source') ?? '',
@@ -753,7 +713,7 @@ function mountFromDocker(m: Decoder): Mount {
       Mount_VolumeOptions.create({
         nocopy: volume.boolean('NoCopy') ?? false,
         labels: readMap(volume, 'Labels'),
-        driverConfig: volumeDriver && driverFromDocker(volumeDriver),
+        driverConfig: driverFromDocker(volume, 'DriverConfig'),
         subpath: volume.string('Subpath') ?? '',
       }),
     tmpfsOptions:
@@ -1080,49 +1040,7 @@ export function taskToDocker(task: Task): DockerTask {
 
 function networkAttachmentToDocker(attachment: NetworkAttachment): DockerNetworkAttachment {
   return {
-    Network: swarmNetworkToDocker(attachment.network ?? Network.create()),
+    Network: networkToSwarmDocker(attachment.network ?? Network.create()),
     Addresses: omitEmpty(attachment.addresses),
-  };
-}
-
-/** moby's IsIngressNetwork: the ingress flag, or the name and label an engine older than the flag used. */
-function isIngressNetwork(spec: NetworkSpec): boolean {
-  const annotations = spec.annotations;
-  if (spec.ingress) return true;
-  return annotations?.name === 'ingress' && Object.hasOwn(annotations.labels, 'com.docker.swarm.internal');
-}
-
-function swarmNetworkToDocker(network: Network): DockerSwarmNetwork {
-  const spec = network.spec ?? NetworkSpec.create();
-  const configFrom = spec.network ?? '';
-  return {
-    ...dockerMeta(network.id, network.meta),
-    Spec: {
-      Name: omitEmpty(spec.annotations?.name ?? ''),
-      Labels: { ...spec.annotations?.labels },
-      DriverConfiguration: spec.driverConfig && driverToDocker(spec.driverConfig),
-      IPv6Enabled: omitEmpty(spec.ipv6Enabled),
-      Internal: omitEmpty(spec.internal),
-      Attachable: omitEmpty(spec.attachable),
-      Ingress: omitEmpty(isIngressNetwork(spec)),
-      IPAMOptions: spec.ipam && ipamOptionsToDocker(spec.ipam),
-      ConfigFrom: configFrom === '' ? undefined : { Network: configFrom },
-      Scope: 'swarm',
-    },
-    DriverState: network.driverState === undefined ? {} : driverToDocker(network.driverState),
-    IPAMOptions: network.ipam && ipamOptionsToDocker(network.ipam),
-  };
-}
-
-function ipamOptionsToDocker(ipam: IPAMOptions): DockerIPAMOptions {
-  return {
-    Driver: ipam.driver === undefined ? {} : driverToDocker(ipam.driver),
-    Configs: omitEmpty(
-      ipam.configs.map((config) => ({
-        Subnet: omitEmpty(config.subnet),
-        Range: omitEmpty(config.range),
-        Gateway: omitEmpty(config.gateway),
-      })),
-    ),
   };
 }

@@ -14,7 +14,7 @@ import { byServiceId, type ReadTx } from '@shoal/store';
 import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import { serviceSpecFromDocker, serviceToDocker } from '../convert/service.js';
-import { validateServiceSpec } from '../convert/service-validation.js';
+import { validateServiceSpec, validateServiceSpecUpdate } from '../convert/service-validation.js';
 import { parseFilters } from '../http/filters.js';
 import type { Router } from '../http/router.js';
 import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
@@ -159,8 +159,7 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
         });
       }
       const spec = resolveReferences(tx, requested!);
-      if ((spec.annotations?.name ?? '') !== (service.spec?.annotations?.name ?? '')) throw errors.invalidArgument('renaming services is not supported');
-      if (modeName(spec) !== modeName(service.spec)) throw errors.invalidArgument('service mode change is not allowed');
+      if (service.spec !== undefined) validateServiceSpecUpdate(service.spec, spec);
       requirePortsFree(tx, spec, service.id);
       return Service.fromPartial({
         ...service,

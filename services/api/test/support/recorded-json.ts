@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import type { Meta } from '@shoal/proto';
 import { dockerTime } from '../../src/convert/wire.js';
 import { type Exchange, listTranscripts, readTranscript } from './transcripts.js';
 
@@ -40,6 +42,18 @@ export function recordedResponseObjects(path: RegExp): { transcript: string; bod
   );
 }
 
+/** The metadata every recorded swarm object starts with. */
+export interface RecordedMeta {
+  Version: { Index: number };
+  CreatedAt: string;
+  UpdatedAt: string;
+}
+
+/** The store's `Meta` behind the `Version`, `CreatedAt` and `UpdatedAt` of a recorded object. */
+export function metaBehind(recorded: RecordedMeta): Meta {
+  return { version: { index: BigInt(recorded.Version.Index) }, createdAt: new Date(recorded.CreatedAt), updatedAt: new Date(recorded.UpdatedAt) };
+}
+
 /** `value` as it goes over the wire: what JSON.stringify keeps (undefined fields dropped). */
 export function wireJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value)) as unknown;
@@ -48,8 +62,9 @@ export function wireJson(value: unknown): unknown {
 /**
  * Where the JSON of `actual` differs in shape from a recorded body, as `$.Spec.Labels: …` lines:
  * both must have the same keys at every level and the same JSON types, except that null matches an
- * array or an object (Go's nil slices, maps and pointers print as null). Array elements are compared
- * with the recorded element at the same index, or the last one, so lengths may differ.
+ * array or an object (Go's nil slices, maps and pointers print as null), and an empty object matches
+ * any object (an empty Go map, or a struct whose fields are all omitted when empty). Array elements
+ * are compared with the recorded element at the same index, or the last one, so lengths may differ.
  */
 export function jsonShapeMismatches(actual: unknown, recorded: unknown, path = '$'): string[] {
   const wire = path === '$' ? wireJson(actual) : actual;
@@ -66,12 +81,22 @@ export function jsonShapeMismatches(actual: unknown, recorded: unknown, path = '
   if (actualKind !== 'object') return [];
   const actualObject = wire as Record<string, unknown>;
   const recordedObject = recorded as Record<string, unknown>;
+  if (Object.keys(actualObject).length === 0 || Object.keys(recordedObject).length === 0) return [];
   const keys = new Set([...Object.keys(actualObject), ...Object.keys(recordedObject)]);
   return [...keys].flatMap((key) => {
     if (!(key in recordedObject)) return [`${path}.${key}: not in the recording`];
     if (!(key in actualObject)) return [`${path}.${key}: missing`];
     return jsonShapeMismatches(actualObject[key], recordedObject[key], `${path}.${key}`);
   });
+}
+
+/**
+ * Asserts that what Shoal printed for the store object behind a recorded body is that body: value
+ * for value (timestamps at Shoal's millisecond precision), and so also key for key.
+ */
+export function expectPrintedAsRecorded(printed: unknown, recorded: unknown, transcript: string): void {
+  expect(wireJson(printed), transcript).toEqual(atMillisecondPrecision(recorded));
+  expect(jsonShapeMismatches(printed, recorded), transcript).toEqual([]);
 }
 
 const RFC3339_NANO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;

@@ -1,7 +1,8 @@
 import { ErrorCode, errors, hasCode, toShoalError } from '@shoal/errors';
 import type { Logger } from '@shoal/runtime';
-import { MemoryStore, type ReadTx } from '@shoal/store';
-import type { StoreApiClient } from '@shoal/store-client';
+import { MemoryStore, type Commit, type ReadTx } from '@shoal/store';
+import type { CommitInput, StoreApiClient } from './client.js';
+import type { ClusterState } from './cluster-state.js';
 import { LOCKED_MESSAGE } from '@shoal/raft-storage';
 
 /** Where the cache stands: following the store, waiting for it, or facing a locked (autolocked) replica. */
@@ -11,21 +12,23 @@ const RETRY_MS = 500;
 const CATCH_UP_TIMEOUT_MS = 10_000;
 
 /**
- * The api's read model: a local copy of the whole store, taken from a Store API snapshot and kept
- * current by mirroring its watch (snapshot-then-watch, no gap). Reads are answered locally, so a
- * CLI polling `GET /tasks` in a tight loop costs the raft-store nothing; a read after this
- * process's own write waits until the copy has caught up with it (read-your-writes).
+ * A local copy of the whole replicated store, taken from a Store API snapshot and kept current by
+ * mirroring its watch (snapshot-then-watch, no gap): the read model of every manager component.
+ * Reads are answered locally, so polling costs the raft-store nothing; a commit resolves once the
+ * copy shows it (read-your-writes).
  *
  * A watch that breaks (replica restart, compaction, falling behind) is resumed from the last
- * version mirrored, or resynced from a fresh snapshot when the store says it cannot resume.
+ * version mirrored, or resynced from a fresh snapshot when the store says it cannot resume; a
+ * resync is announced to subscribers as a commit with no events (state may have changed anyhow).
  */
-export class ClusterCache {
+export class StoreMirror implements ClusterState {
   readonly #client: StoreApiClient;
   readonly #log: Logger;
   #store = new MemoryStore();
   #state: CacheState = { kind: 'connecting' };
   #hasSnapshot = false;
   #waiters: Array<{ version: bigint; resolve: () => void }> = [];
+  readonly #listeners = new Set<(commit: Commit) => void>();
 
   constructor(client: StoreApiClient, log: Logger) {
     this.#client = client;
@@ -41,14 +44,42 @@ export class ClusterCache {
     return this.#store.version;
   }
 
+  /** Whether a snapshot has been taken, so {@link view} can answer. */
+  get hasSnapshot(): boolean {
+    return this.#hasSnapshot;
+  }
+
+  /** Reads the copy as it is now; UNAVAILABLE before the first snapshot or while the store is locked. */
+  view<R>(read: (tx: ReadTx) => R): R {
+    this.#requireReadable();
+    return this.#store.view(read);
+  }
+
+  async commit(write: CommitInput): Promise<bigint> {
+    const version = await this.#client.commit(write);
+    await this.caughtUp(version);
+    return version;
+  }
+
+  subscribe(listener: (commit: Commit) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #requireReadable(): void {
+    if (this.#state.kind === 'locked') throw errors.unavailable(LOCKED_MESSAGE);
+    if (!this.#hasSnapshot) {
+      throw errors.unavailable(`the cluster store is not reachable yet${this.#state.kind === 'connecting' && this.#state.error ? `: ${this.#state.error}` : ''}`);
+    }
+  }
+
   /**
    * Reads the copy once it reflects at least `atLeast` (the version of a write this process made).
    * While the store is unreachable a copy taken earlier is still read (as a stale read would be);
    * with none yet, or locked, the read fails UNAVAILABLE.
    */
   async read<R>(read: (tx: ReadTx) => R, atLeast = 0n): Promise<R> {
-    if (this.#state.kind === 'locked') throw errors.unavailable(LOCKED_MESSAGE);
-    if (!this.#hasSnapshot) throw errors.unavailable(`the cluster store is not reachable yet${this.#state.kind === 'connecting' && this.#state.error ? `: ${this.#state.error}` : ''}`);
+    this.#requireReadable();
     await this.caughtUp(atLeast);
     return this.#store.view(read);
   }
@@ -85,6 +116,7 @@ export class ClusterCache {
           this.#state = { kind: 'following' };
           if (commit.events.length > 0) this.#store.mirror(commit);
           this.#wake();
+          if (commit.events.length > 0) this.#announce(commit);
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -108,6 +140,11 @@ export class ClusterCache {
     this.#hasSnapshot = true;
     this.#state = { kind: 'following' };
     this.#wake();
+    this.#announce({ version: this.#store.version, events: [] });
+  }
+
+  #announce(commit: Commit): void {
+    for (const listener of this.#listeners) listener(commit);
   }
 
   #wake(): void {
