@@ -6,5 +6,5 @@
 export { RaftStorage, type OpenedRaftStorage, type RaftStorageOptions } from './raft-storage.js';
 export type { RaftUpdate, RecoveredState, RecoveryNote } from './types.js';
 export { MAX_SNAPSHOT_CHUNK_BYTES, type SnapshotReader } from './snapshot-store.js';
-export { generateUnlockKey, parseUnlockKey, UNLOCK_KEY_PREFIX } from './unlock-key.js';
+export { clusterUnlockKey, generateUnlockKey, MANAGER_UNLOCK_SUBSYSTEM, managerUnlockKeys, parseUnlockKey, UNLOCK_KEY_PREFIX } from './unlock-key.js';
 export { INVALID_UNLOCK_KEY_MESSAGE, LOCKED_MESSAGE } from './key-ring.js';

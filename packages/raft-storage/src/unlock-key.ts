@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { errors } from '@shoal/errors';
+import type { Cluster, EncryptionKey } from '@shoal/proto';
 import { KEY_BYTES } from './sealing.js';
 
 /** Prefix of every unlock key, as Docker prints it (`docker swarm unlock-key`). */
@@ -35,6 +36,27 @@ export function parseUnlockKey(unlockKey: string): Buffer {
     );
   }
   return key;
+}
+
+/** The subsystem of the cluster's unlock key for managers' raft data (swarmkit's `ca.ManagerRole`). */
+export const MANAGER_UNLOCK_SUBSYSTEM = 'swarm-manager';
+
+/**
+ * The unlock key the cluster object asks every manager to lock its raft data with, as Docker prints it,
+ * or undefined when autolock is off. swarmkit's managers follow the cluster object the same way
+ * (`manager.go` `watchForClusterChanges` → `updateKEK`), so `docker swarm update --autolock` locks,
+ * rotates or unlocks every manager's data at once.
+ */
+export function clusterUnlockKey(cluster: Cluster | undefined): string | undefined {
+  if (cluster?.spec?.encryptionConfig?.autoLockManagers !== true) return undefined;
+  const key = cluster.unlockKeys.find((candidate) => candidate.subsystem === MANAGER_UNLOCK_SUBSYSTEM)?.key;
+  if (key === undefined || key.length === 0) return undefined;
+  return UNLOCK_KEY_PREFIX + unpaddedBase64(Buffer.from(key));
+}
+
+/** The cluster's `unlockKeys` holding `unlockKey` for managers. */
+export function managerUnlockKeys(unlockKey: string): EncryptionKey[] {
+  return [{ subsystem: MANAGER_UNLOCK_SUBSYSTEM, algorithm: 0, key: parseUnlockKey(unlockKey), lamportTime: 0n }];
 }
 
 function unpaddedBase64(bytes: Buffer): string {

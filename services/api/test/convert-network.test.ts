@@ -183,3 +183,11 @@ describe('networks to Docker', () => {
     }
   });
 });
+
+describe('network name checks', () => {
+  it('refuses a long name that almost matches in linear time (no catastrophic backtracking)', async () => {
+    const { validateDnsComponentName } = await import('../src/convert/network.js');
+    // With nested quantifiers this took seconds at 28 characters and doubled with each one more.
+    expect(() => validateDnsComponentName(`${'a'.repeat(60)}!`)).toThrow('name must be valid as a DNS name component');
+  });
+});

@@ -96,8 +96,13 @@ describe('the swarm to Docker', () => {
 describe('unlock keys', () => {
   it('prints the stored manager key as the SWMKEY-1- key it was made from', () => {
     const unlockKey = generateUnlockKey();
-    const cluster = Cluster.fromPartial({ unlockKeys: [{ subsystem: MANAGER_ROLE, key: parseUnlockKey(unlockKey) }] });
+    const cluster = Cluster.fromPartial({
+      spec: { encryptionConfig: { autoLockManagers: true } },
+      unlockKeys: [{ subsystem: MANAGER_ROLE, key: parseUnlockKey(unlockKey) }],
+    });
     expect(unlockKeyOf(cluster)).toBe(unlockKey);
+    // A key left behind with autolock off unlocks nothing, so none is shown.
+    expect(unlockKeyOf({ ...cluster, spec: { ...cluster.spec, encryptionConfig: { autoLockManagers: false } } })).toBe('');
   });
 
   it('is empty without autolock, and ignores keys of other subsystems', () => {

@@ -213,7 +213,12 @@ describe('/_ping', () => {
     { header: 'active/manager', state: managerState },
     { header: 'active/worker', state: activeSwarmState(recordedCluster, worker, [leader, worker]) },
   ])('reports the swarm standing as $header, uncached', ({ state, header }) => {
-    expect(pingHeaders(state)).toEqual({ 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', Swarm: header });
+    expect(pingHeaders(state)).toEqual({
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-cache, no-store, must-revalidate',
+      Pragma: 'no-cache',
+      Swarm: header,
+    });
   });
 });
 
@@ -240,7 +245,7 @@ describe('the real docker CLIs', () => {
         response.end(JSON.stringify(body));
       };
       if (request.url === '/_ping') {
-        response.writeHead(200, { ...engineHeaders, ...pingHeaders(state), 'Content-Type': 'text/plain; charset=utf-8' });
+        response.writeHead(200, { ...engineHeaders, ...pingHeaders(state) });
         response.end(request.method === 'HEAD' ? undefined : 'OK');
       } else if (request.url === '/v1.41/version') {
         json(versionBody(facts));

@@ -27,7 +27,8 @@ const PREDEFINED_NETWORK_NAMES = new Set(['bridge', 'host', 'none', 'default']);
 /** Label swarmkit puts on the networks it creates itself; users may not set it. */
 const PREDEFINED_LABEL = 'com.docker.swarm.predefined';
 /** swarmkit's `validateAnnotations`: a DNS label of letters and digits, inner `-`/`_` allowed. */
-const DNS_COMPONENT_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
+// One optional run of inner characters, so matching stays linear (nested quantifiers backtrack exponentially).
+const DNS_COMPONENT_NAME = /^[a-zA-Z0-9](?:[-_a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const MAX_DNS_COMPONENT_LENGTH = 63;
 
 /** Docker's swarm `Annotations`, which every spec starts with. */

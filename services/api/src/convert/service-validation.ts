@@ -16,6 +16,7 @@ import {
   type TaskSpec,
   type UpdateConfig,
 } from '@shoal/proto';
+import { validateDnsComponentName } from './network.js';
 import { nanosOf } from './wire.js';
 
 // The checks swarmkit's control API (manager/controlapi/service.go) makes on a service spec before
@@ -73,14 +74,9 @@ function modeOf(spec: ServiceSpec): string {
   return spec.globalJob ? 'global-job' : 'none';
 }
 
-/** Service names become DNS labels: alphanumerics joined by `-` or `_`, at most 63 characters. */
-const dnsLabelPattern = /^[a-zA-Z0-9](?:[-_a-zA-Z0-9]*[a-zA-Z0-9])?$/;
-
+/** Service names become DNS labels, as network names do. */
 function validateName(annotations: Annotations | undefined): void {
-  const name = annotations?.name ?? '';
-  if (name === '') throw errors.invalidArgument('meta: name must be provided');
-  if (!dnsLabelPattern.test(name)) throw errors.invalidArgument('name must be valid as a DNS name component');
-  if (name.length > 63) throw errors.invalidArgument('name must be 63 characters or fewer');
+  validateDnsComponentName(annotations?.name ?? '');
 }
 
 function validateTaskSpec(task: TaskSpec | undefined): void {

@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { errors, isShoalError } from '@shoal/errors';
 import { type Cidr, DEFAULT_ADDRESS_POOLS, DEFAULT_SUBNET_SIZE, formatCidr, parseCidr } from '@shoal/ipam';
-import { MANAGER_ROLE, parseJoinToken } from '@shoal/pki';
+import { parseJoinToken } from '@shoal/pki';
 import { type CAConfig, type Cluster, type ClusterSpec, type Duration, ExternalCA_CAProtocol, type NodeSpec_Availability, type RaftConfig } from '@shoal/proto';
-import { UNLOCK_KEY_PREFIX } from '@shoal/raft-storage';
+import { clusterUnlockKey } from '@shoal/raft-storage';
 import { Decoder } from './decode.js';
 import { type DockerAnnotations, type DockerDriver, annotationsToDocker, driverFromDocker, driverToDocker } from './network.js';
 import { availabilityFromDocker, type DockerTLSInfo, tlsInfoToDocker } from './node.js';
@@ -212,8 +212,7 @@ export function clusterToDocker(cluster: Cluster, options: { includeJoinTokens: 
  * is off, which is what `GET /swarm/unlockkey` answers then.
  */
 export function unlockKeyOf(cluster: Cluster): string {
-  const key = cluster.unlockKeys.find((entry) => entry.subsystem === MANAGER_ROLE)?.key;
-  return key === undefined ? '' : UNLOCK_KEY_PREFIX + key.toString('base64').replace(/=+$/, '');
+  return clusterUnlockKey(cluster) ?? '';
 }
 
 /**

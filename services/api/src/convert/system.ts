@@ -221,12 +221,14 @@ export function hostSystemFacts(shoalVersion: string): SystemFacts {
 }
 
 /**
- * The headers `HEAD /_ping` adds to those every response carries: no caching, and this host's swarm
- * standing (`Swarm: inactive | pending | error | locked | active/worker | active/manager`), which
- * CLI 28 reads to hide manager-only commands from its help.
+ * The headers `/_ping` adds to those every response carries, as dockerd's ping handler sets them: no
+ * caching, a plain-text content type (also on `HEAD`, which has no body to say so), and this host's
+ * swarm standing (`Swarm: inactive | pending | error | locked | active/worker | active/manager`),
+ * which CLI 28 reads to hide manager-only commands from its help.
  */
 export function pingHeaders(swarm: LocalSwarmState): Record<string, string> {
   return {
+    'Content-Type': 'text/plain; charset=utf-8',
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     Pragma: 'no-cache',
     Swarm: swarm.state === 'active' ? `active/${swarm.role}` : swarm.state,

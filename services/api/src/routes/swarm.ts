@@ -1,4 +1,3 @@
-import { createHash, X509Certificate } from 'node:crypto';
 import { ErrorCode, errors, hasCode, ShoalError } from '@shoal/errors';
 import {
   Cluster,
@@ -9,10 +8,9 @@ import {
   NodeSpec_Membership,
   NodeStatus_State,
   RaftMemberStatus_Reachability,
-  type EncryptionKey,
 } from '@shoal/proto';
-import { createCertificateAuthority, generateJoinToken } from '@shoal/pki';
-import { generateUnlockKey, parseUnlockKey } from '@shoal/raft-storage';
+import { caCertificateDigest, createCertificateAuthority, generateJoinToken } from '@shoal/pki';
+import { generateUnlockKey, managerUnlockKeys } from '@shoal/raft-storage';
 import type { Change } from '@shoal/store';
 import { ingressNetwork } from '../cluster/network-allocation.js';
 import {
@@ -27,7 +25,6 @@ import { clusterSpecFromDocker, clusterToDocker, swarmInitRequestFromDocker, swa
 import type { Router } from '../http/router.js';
 import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
 
-const MANAGER_UNLOCK_SUBSYSTEM = 'swarm-manager';
 const LAST_MANAGER_LEAVE_MESSAGE =
   'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ';
 
@@ -37,10 +34,6 @@ function managerAddress(advertise: string, fallbackHost: string, port: number): 
   const withPort = /^(.*):(\d+)$/.exec(text);
   const host = withPort?.[1] ?? text;
   return { host, addr: `${host}:${withPort?.[2] ?? port}` };
-}
-
-function unlockKeyEntry(unlockKey: string): EncryptionKey[] {
-  return [{ subsystem: MANAGER_UNLOCK_SUBSYSTEM, algorithm: 0, key: parseUnlockKey(unlockKey), lamportTime: 0n }];
 }
 
 /** Every object in the store, as deletes, so `swarm leave --force` on the last manager erases the swarm. */
@@ -61,10 +54,10 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
       rootCa: {
         caCert: Buffer.from(ca.caCertPem),
         caKey: Buffer.from(ca.caKeyPem),
-        caCertHash: createHash('sha256').update(new X509Certificate(ca.caCertPem).raw).digest('hex'),
+        caCertHash: caCertificateDigest(ca.caCertPem),
         joinTokens: { worker: generateJoinToken(ca.caCertPem), manager: generateJoinToken(ca.caCertPem) },
       },
-      unlockKeys: request.spec.encryptionConfig?.autoLockManagers === true ? unlockKeyEntry(generateUnlockKey()) : [],
+      unlockKeys: request.spec.encryptionConfig?.autoLockManagers === true ? managerUnlockKeys(generateUnlockKey()) : [],
       defaultAddressPool: request.defaultAddrPool,
       subnetSize: request.subnetSize,
       vxlanUdpPort: request.dataPathPort,
@@ -135,7 +128,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
     const autolock = spec.encryptionConfig?.autoLockManagers === true;
     const held = unlockKeyOf(cluster);
     const rotate = queryFlag(query, 'rotateManagerUnlockKey');
-    const unlockKeys = !autolock ? [] : held === '' || rotate ? unlockKeyEntry(generateUnlockKey()) : cluster.unlockKeys;
+    const unlockKeys = !autolock ? [] : held === '' || rotate ? managerUnlockKeys(generateUnlockKey()) : cluster.unlockKeys;
     const updated = Cluster.fromPartial({ ...cluster, spec, rootCa: { ...rootCa, joinTokens }, unlockKeys });
     await commit(context, [{ action: 'update', kind: 'cluster', object: updated }]);
     return { status: 200 };

@@ -115,6 +115,11 @@ export class ShoalHost implements AsyncDisposable {
     }
   }
 
+  /** The nats-server the host's processes use. */
+  get natsUrl(): string {
+    return this.nats.url;
+  }
+
   /** `http://127.0.0.1:port` of the TCP endpoint, for fetch. */
   get baseUrl(): string {
     return this.dockerHost.replace(/^tcp:/, 'http:');

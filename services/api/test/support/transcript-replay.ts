@@ -35,10 +35,25 @@ export interface FieldException {
   readonly reason: string;
 }
 
+/** Fields of some answers whose values, not only their shape, must be dockerd's; {@link ReplayOptions.sameValues}. */
+export interface ValueCheck {
+  /** The transcripts it applies to; all when absent. */
+  readonly transcripts?: RegExp;
+  /** Matched against the recorded request path without its version prefix. */
+  readonly path: RegExp;
+  /** Matched against the field's JSON path: `$.Spec`, `$[].Spec`. */
+  readonly field: RegExp;
+}
+
 export interface ReplayOptions {
   /** The first matching rule decides; exchanges no rule matches are replayed and fully compared. */
   readonly rules: readonly ReplayRule[];
   readonly fieldExceptions: readonly FieldException[];
+  /**
+   * Fields the replay wrote as dockerd's session did (a service's spec), whose values must then
+   * read back as dockerd's, recorded IDs read as Shoal's. Empty and null maps and lists are alike.
+   */
+  readonly sameValues: readonly ValueCheck[];
   /**
    * Recorded IDs and names of objects this replay cannot have (made outside the recorded
    * sessions, or by an orchestrator Shoal does not run yet), each with the reason. An exchange
@@ -79,15 +94,17 @@ export class TranscriptReplayer {
   readonly #ours = new Map<string, string>();
   /** Shoal's ID (or hostname) → recorded, to read Shoal's messages in the recording's terms. */
   readonly #recorded = new Map<string, string>();
+  /** The rules and field exceptions that decided something, so a table cannot keep entries nothing needs. */
+  readonly #used = new Set<ReplayRule | FieldException>();
 
   constructor(baseUrl: string, options: ReplayOptions) {
     this.#baseUrl = baseUrl;
     this.#options = options;
   }
 
-  /** Shoal's ID for a recorded one, once the replay has learned it. */
-  oursFor(recordedId: string): string | undefined {
-    return this.#ours.get(recordedId);
+  /** The reasons of the rules and field exceptions no replay so far has needed. */
+  unused(): string[] {
+    return [...this.#options.rules, ...this.#options.fieldExceptions].filter((entry) => !this.#used.has(entry)).map((entry) => entry.reason);
   }
 
   async replay(transcript: string): Promise<ReplayReport> {
@@ -101,6 +118,7 @@ export class TranscriptReplayer {
           (candidate.method === undefined || candidate.method === exchange.method) &&
           candidate.path.test(exchange.path),
       );
+      if (rule !== undefined) this.#used.add(rule);
       if (rule?.action === 'skip') {
         report.skipped.push(`${label}: ${rule.reason}`);
         continue;
@@ -117,7 +135,7 @@ export class TranscriptReplayer {
       const query = await this.#withCurrentVersion(exchange, request.path, request.query);
       const answer = await this.send(exchange.method, `${exchange.versionPrefix ?? ''}${request.path}`, request.body, query);
       report.replayed.push(label);
-      const problems = rule === undefined ? this.#compare(exchange, answer) : this.#compareByRule(exchange, answer, rule.action);
+      const problems = rule === undefined ? this.#compare(transcript, exchange, answer) : this.#compareByRule(exchange, answer, rule.action);
       report.mismatches.push(...problems.map((problem) => `${label}: ${problem}`));
     }
     return report;
@@ -171,7 +189,7 @@ export class TranscriptReplayer {
     return typeof message === 'string' && message !== '' ? [] : [`no {"message"} in the answer: ${answer.text}`];
   }
 
-  #compare(exchange: Exchange, answer: Answer): string[] {
+  #compare(transcript: string, exchange: Exchange, answer: Answer): string[] {
     if (answer.status !== exchange.status) return [`status ${answer.status}, recorded ${exchange.status} (${describe(answer)})`];
     const problems: string[] = [];
     if (exchange.contentType !== undefined && answer.contentType !== exchange.contentType) {
@@ -186,7 +204,10 @@ export class TranscriptReplayer {
     if (exchange.responseBodyTruncated || Buffer.isBuffer(recorded)) return problems;
     if (answer.json === undefined) return [...problems, `no JSON body, recorded ${JSON.stringify(recorded).slice(0, 80)}`];
     this.#learn(recorded, answer.json);
-    problems.push(...this.#shapeMismatches(exchange.path, answer.json, recorded, '$'));
+    const context = { transcript, path: exchange.path };
+    for (const { field, problem } of this.#shapeMismatches(context, answer.json, recorded, '$')) {
+      if (!this.#excepted(exchange.path, field)) problems.push(`${field}: ${problem}`);
+    }
     if (exchange.status >= 400) problems.push(...this.#messageMismatch(answer.json, recorded));
     return problems;
   }
@@ -207,38 +228,50 @@ export class TranscriptReplayer {
    * pointer as `null` and an empty one as `[]` or `{}`, which every client reads alike: a recorded
    * `null` says nothing about the type, and Shoal's `null` stands for a recorded `[]` or `{}`.
    */
-  #shapeMismatches(requestPath: string, ours: unknown, recorded: unknown, field: string): string[] {
-    const exception = this.#options.fieldExceptions.find((candidate) => candidate.path.test(requestPath) && candidate.field.test(field));
-    if (exception !== undefined || recorded === null || (ours === null && isEmpty(recorded))) return [];
+  #shapeMismatches(context: AnswerContext, ours: unknown, recorded: unknown, field: string): FieldMismatch[] {
+    const values = this.#valueChecked(context, field) ? valueMismatches(ours, this.toOurs(recorded), field) : [];
+    return [...values, ...this.#kindMismatches(context, ours, recorded, field)];
+  }
+
+  #kindMismatches(context: AnswerContext, ours: unknown, recorded: unknown, field: string): FieldMismatch[] {
+    if (recorded === null || (ours === null && isEmpty(recorded))) return [];
     const recordedKind = jsonKind(recorded);
     const ourKind = jsonKind(ours);
-    if (recordedKind !== ourKind) return [`${field}: ${ourKind}, recorded ${recordedKind}`];
-    if (Array.isArray(recorded) && Array.isArray(ours)) return this.#arrayMismatches(requestPath, ours, recorded, `${field}[]`);
+    if (recordedKind !== ourKind) return [{ field, problem: `${ourKind}, recorded ${recordedKind}` }];
+    if (Array.isArray(recorded) && Array.isArray(ours)) return this.#arrayMismatches(context, ours, recorded, `${field}[]`);
     if (recordedKind !== 'object') return [];
     const ourObject = ours as Record<string, unknown>;
     return Object.entries(recorded as Record<string, unknown>).flatMap(([key, value]) =>
-      key in ourObject ? this.#shapeMismatches(requestPath, ourObject[key], value, `${field}.${key}`) : this.#missing(requestPath, `${field}.${key}`),
+      key in ourObject ? this.#shapeMismatches(context, ourObject[key], value, `${field}.${key}`) : [{ field: `${field}.${key}`, problem: 'missing' }],
     );
   }
 
-  #missing(requestPath: string, field: string): string[] {
-    const excepted = this.#options.fieldExceptions.some((candidate) => candidate.path.test(requestPath) && candidate.field.test(field));
-    return excepted ? [] : [`${field}: missing`];
-  }
-
-  #arrayMismatches(requestPath: string, ours: unknown[], recorded: unknown[], field: string): string[] {
+  #arrayMismatches(context: AnswerContext, ours: unknown[], recorded: unknown[], field: string): FieldMismatch[] {
     if (recorded.length === 0) return [];
     if (!recorded.every(isIdentified)) {
-      if (ours.length === 0) return [`${field}: no elements, recorded ${recorded.length}`];
-      return recorded.slice(0, ours.length).flatMap((item, index) => this.#shapeMismatches(requestPath, ours[index], item, field));
+      if (ours.length === 0) return [{ field, problem: `no elements, recorded ${recorded.length}` }];
+      return recorded.slice(0, ours.length).flatMap((item, index) => this.#shapeMismatches(context, ours[index], item, field));
     }
     return recorded.flatMap((item) => {
       if (this.#isForeign(item)) return [];
       const counterpart = this.#counterpart(item, ours);
-      if (counterpart === undefined) return [`${field}: no entry for ${describeEntry(item)}`];
+      if (counterpart === undefined) return [{ field, problem: `no entry for ${describeEntry(item)}` }];
       this.#learn(item, counterpart);
-      return this.#shapeMismatches(requestPath, counterpart, item, field);
+      return this.#shapeMismatches(context, counterpart, item, field);
     });
+  }
+
+  #valueChecked(context: AnswerContext, field: string): boolean {
+    return this.#options.sameValues.some(
+      (check) => (check.transcripts === undefined || check.transcripts.test(context.transcript)) && check.path.test(context.path) && check.field.test(field),
+    );
+  }
+
+  /** Whether a listed exception covers a field of the answer to `requestPath`. */
+  #excepted(requestPath: string, field: string): boolean {
+    const exception = this.#options.fieldExceptions.find((candidate) => candidate.path.test(requestPath) && candidate.field.test(field));
+    if (exception !== undefined) this.#used.add(exception);
+    return exception !== undefined;
   }
 
   /** Shoal's entry for a recorded one: the one with its learned ID, else the one with its name. */
@@ -285,6 +318,50 @@ export class TranscriptReplayer {
     if (typeof value !== 'object' || value === null) return value;
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [this.#ours.get(key) ?? key, this.toOurs(item)]));
   }
+}
+
+/** Which answer a comparison is about. */
+interface AnswerContext {
+  readonly transcript: string;
+  /** The recorded request path without its version prefix. */
+  readonly path: string;
+}
+
+/**
+ * Where Shoal's values differ from dockerd's (`recorded` already in Shoal's IDs): leaves of the
+ * same kind with other values, arrays of other lengths, and keys dockerd did not send. Keys
+ * dockerd sent that Shoal lacks, and values of another kind, are the shape comparison's to report.
+ */
+function valueMismatches(ours: unknown, recorded: unknown, field: string): FieldMismatch[] {
+  if (isEmptyOrNull(ours) && isEmptyOrNull(recorded)) return [];
+  if (recorded === null || jsonKind(ours) !== jsonKind(recorded)) {
+    return recorded === null ? [{ field, problem: `${JSON.stringify(ours)}, recorded null` }] : [];
+  }
+  if (Array.isArray(ours) && Array.isArray(recorded)) {
+    if (ours.length !== recorded.length) return [{ field, problem: `${JSON.stringify(ours)}, recorded ${JSON.stringify(recorded)}` }];
+    return ours.flatMap((item, index) => valueMismatches(item, recorded[index], `${field}[${index}]`));
+  }
+  if (typeof ours === 'object' && ours !== null) {
+    const recordedObject = recorded as Record<string, unknown>;
+    return Object.entries(ours).flatMap(([key, value]) =>
+      key in recordedObject
+        ? valueMismatches(value, recordedObject[key], `${field}.${key}`)
+        : isEmptyOrNull(value)
+          ? []
+          : [{ field: `${field}.${key}`, problem: `${JSON.stringify(value)}, not in the recording` }],
+    );
+  }
+  return ours === recorded ? [] : [{ field, problem: `${JSON.stringify(ours)}, recorded ${JSON.stringify(recorded)}` }];
+}
+
+function isEmptyOrNull(value: unknown): boolean {
+  return value === null || isEmpty(value);
+}
+
+/** Where a field of Shoal's answer differs from dockerd's: `$.Spec.Labels`, `missing`. */
+interface FieldMismatch {
+  readonly field: string;
+  readonly problem: string;
 }
 
 type Identified = Record<string, unknown> & ({ ID: string } | { Id: string });

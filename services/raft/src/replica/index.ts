@@ -6,4 +6,4 @@
 export { RaftReplica, type RaftReplicaOptions, type ReplicaState, type ReplicaStatus } from './replica.js';
 export { ManagerServerComponent, type ManagerServerOptions } from './server.js';
 export { NO_LEADER_MESSAGE } from './refusals.js';
-export { MANAGER_UNLOCK_SUBSYSTEM } from './autolock.js';
+export { MANAGER_UNLOCK_SUBSYSTEM } from '@shoal/raft-storage';

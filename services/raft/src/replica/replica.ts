@@ -22,13 +22,12 @@ import {
   RaftMemberStatus_Reachability,
 } from '@shoal/proto';
 import { MemoryStorage, RawNode, bootstrapState, type RaftRole, type Ready, type SoftState } from '@shoal/raft-core';
-import { RaftStorage, type OpenedRaftStorage, type RaftStorageOptions } from '@shoal/raft-storage';
+import { clusterUnlockKey, RaftStorage, type OpenedRaftStorage, type RaftStorageOptions } from '@shoal/raft-storage';
 import type { ClientTls } from '@shoal/rpc';
 import { untilAborted, type Component, type ComponentContext, type Logger } from '@shoal/runtime';
 import { MemoryStore, fromStoreTransaction, toStoreTransaction, type Transaction } from '@shoal/store';
 import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import type { Consensus } from '../store-api/index.js';
-import { clusterUnlockKey } from './autolock.js';
 import { Membership, findOwnRaftId, memberChange, removalChange } from './membership.js';
 import { LinearizableReads } from './reads.js';
 import { isRemovedRefusal, refusals } from './refusals.js';
