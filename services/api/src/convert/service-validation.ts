@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { parseConstraints } from '@shoal/constraints';
 import { ErrorCode, ShoalError, errors } from '@shoal/errors';
 import {
   type Annotations,
@@ -84,7 +85,7 @@ function validateTaskSpec(task: TaskSpec | undefined): void {
   validateResources(task?.resources?.reservations);
   if (isNegative(task?.restart?.delay)) throw errors.invalidArgument('TaskSpec: restart-delay cannot be negative');
   if (isNegative(task?.restart?.window)) throw errors.invalidArgument('TaskSpec: restart-window cannot be negative');
-  task?.placement?.constraints.forEach(validateConstraint);
+  parseConstraints(task?.placement?.constraints ?? []);
   const container = task?.container;
   if (container !== undefined) {
     validateSecretReferences(container);
@@ -123,23 +124,6 @@ function formatGoFloat(value: number): string {
   if (value === 0 || (exponent >= -4 && exponent < 6)) return String(value);
   const sign = exponent < 0 ? '-' : '+';
   return `${mantissa}e${sign}${String(Math.abs(exponent)).padStart(2, '0')}`;
-}
-
-const constraintOperators = ['==', '!='] as const;
-const constraintKeyPattern = /^[a-z_][a-z0-9\-_.]+$/i;
-const constraintValuePattern = /^[a-z0-9:\-_\s.*()?+[\]\\^$|/]+$/i;
-
-/** A placement constraint is `key==value` or `key!=value` (swarmkit's constraint.Parse). */
-function validateConstraint(constraint: string): void {
-  const operator = constraintOperators.find((op) => constraint.includes(op));
-  if (operator === undefined) {
-    throw errors.invalidArgument(`constraint expected one operator from ${constraintOperators.join(', ')}`);
-  }
-  const split = constraint.indexOf(operator);
-  const key = constraint.slice(0, split).trim();
-  const value = constraint.slice(split + operator.length).trim();
-  if (!constraintKeyPattern.test(key)) throw errors.invalidArgument(`key '${key}' is invalid`);
-  if (!constraintValuePattern.test(value)) throw errors.invalidArgument(`value '${value}' is invalid`);
 }
 
 /** A secret or config reference, as far as the checks on it go. */
