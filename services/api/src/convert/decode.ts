@@ -19,12 +19,13 @@ export class Decoder {
   }
 
   /**
-   * Reads `value` as a JSON object standing for the Go struct `rootStruct` (named in errors).
-   * `null` reads as an empty object, as Go leaves the struct at its zero value.
+   * Reads `value` as a JSON object standing for the Go struct `rootStruct` of package `goPackage`
+   * (both named in errors, as Go names them). `null` reads as an empty object, as Go leaves the
+   * struct at its zero value.
    */
-  static root(value: unknown, rootStruct: string): Decoder {
+  static root(value: unknown, rootStruct: string, goPackage = 'swarm'): Decoder {
     if (value === null || value === undefined) return new Decoder({}, rootStruct, '');
-    if (!isPlainObject(value)) throw unmarshalError(value, `Go value of type ${rootStruct}`);
+    if (!isPlainObject(value)) throw unmarshalError(value, `Go value of type ${goPackage}.${rootStruct}`);
     return new Decoder(value, rootStruct, '');
   }
 

@@ -109,7 +109,7 @@ export interface DockerSwarmIpamOptions {
  * networks.
  */
 export function networkCreateFromDocker(body: unknown): NetworkCreateRequest {
-  const decoder = Decoder.root(body, 'NetworkCreateRequest');
+  const decoder = Decoder.root(body, 'NetworkCreateRequest', 'types');
   // Read only to refuse a value of the wrong type: names are unique whatever it says.
   decoder.boolean('CheckDuplicate');
   const annotations = annotationsFromDocker(decoder);

@@ -145,7 +145,7 @@ export function clusterSpecFromDocker(body: unknown): ClusterSpec {
 export function swarmInitRequestFromDocker(body: unknown): SwarmInitRequest {
   const decoder = Decoder.root(body, 'InitRequest');
   const listenAddr = swarmAddress('ListenAddr', decoder.string('ListenAddr') ?? '');
-  const spec = clusterSpecOverDefaults(decoder.object('Spec', 'swarm.Spec') ?? Decoder.root(null, 'swarm.Spec'));
+  const spec = clusterSpecOverDefaults(decoder.object('Spec', 'swarm.Spec') ?? Decoder.root(null, 'Spec'));
   if (decoder.boolean('AutoLockManagers') === true) spec.encryptionConfig = { autoLockManagers: true };
   const pool = (decoder.stringArray('DefaultAddrPool') ?? []).map((cidr) => cidr.trim());
   const defaultAddrPool = pool.length > 0 ? pool : DEFAULT_ADDRESS_POOLS.map(formatCidr);

@@ -1,3 +1,4 @@
+import { errors } from '@shoal/errors';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** What a route handler answers: a JSON body (or none), plain text, or a stream it writes itself. */
@@ -21,6 +22,16 @@ export interface ApiRequest {
 }
 
 export type Handler = (request: ApiRequest) => Promise<ApiReply>;
+
+/** A path segment with its `%XX` escapes decoded; INVALID_ARGUMENT with Go's message for a malformed escape. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    const escape = /%(?![0-9a-fA-F]{2}).{0,2}/.exec(segment)?.[0] ?? segment;
+    throw errors.invalidArgument(`invalid URL escape ${JSON.stringify(escape)}`);
+  }
+}
 
 interface Route {
   readonly method: string;
@@ -57,7 +68,7 @@ export class Router {
       pathMatched = true;
       if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
       const params: Record<string, string> = {};
-      route.names.forEach((name, index) => (params[name] = decodeURIComponent(found[index + 1] ?? '')));
+      route.names.forEach((name, index) => (params[name] = decodePathSegment(found[index + 1] ?? '')));
       return { handler: route.handler, params };
     }
     return pathMatched ? 'wrong-method' : 'no-route';

@@ -69,16 +69,25 @@ function negotiate(pathname: string): { apiVersion: string; path: string } {
 
 class BodyTooLarge extends Error {}
 
+/**
+ * How much of a refused body is still read and thrown away so that the client, still sending, gets
+ * the 413 rather than a broken pipe, and its keep-alive connection stays usable. Beyond this the
+ * connection is closed instead.
+ */
+const MAX_DISCARDED_BYTES = 64 * 1024 * 1024;
+
 async function readBody(request: IncomingMessage): Promise<string> {
   const declared = Number(request.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new BodyTooLarge();
+  if (declared > MAX_DISCARDED_BYTES) throw new BodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
+  // Not `break`ing out of the iteration: that would destroy the socket under a half-read request.
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
-    chunks.push(chunk);
+    if (size > MAX_DISCARDED_BYTES) throw new BodyTooLarge();
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
   }
+  if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -125,14 +134,20 @@ export function createApiHandler(options: ApiServerOptions): RequestListener {
     const matched = router.match(method, path);
     if (matched === 'no-route') return fail(response, 404, 'page not found');
     if (matched === 'wrong-method') return fail(response, 405, `method ${method} is not allowed on ${path}`);
-    let text: string;
-    try {
-      text = await readBody(request);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) return fail(response, 413, `request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
-      throw err;
+    // dockerd reads a body only where a route takes one; a GET's body is ignored.
+    let body: unknown;
+    if (method === 'POST') {
+      let text: string;
+      try {
+        text = await readBody(request);
+      } catch (err) {
+        if (!(err instanceof BodyTooLarge)) throw err;
+        // Unless the body was read to its end, the rest is still on its way: close after answering.
+        if (!request.complete) response.setHeader('Connection', 'close');
+        return fail(response, 413, `request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`);
+      }
+      body = parseJsonBody(text, { maxDepth: MAX_BODY_DEPTH });
     }
-    const body = text.trim() === '' ? undefined : parseJsonBody(text, { maxDepth: MAX_BODY_DEPTH });
     const closed = new AbortController();
     response.on('close', () => closed.abort());
     const reply: ApiReply = await matched.handler({ method, path, params: matched.params, query: url.searchParams, apiVersion, body, raw: request });

@@ -7,7 +7,7 @@ import { managerRead, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import type { ApiRequest, Router } from '../http/router.js';
 import { encodeFrame, formatLogLine } from '../logs/multiplex.js';
-import { queryFlag } from './versioned-write.js';
+import { queryFlag } from './request-rules.js';
 
 /** How long a non-following read waits for a node that has not finished answering. */
 const NODE_ANSWER_TIMEOUT_MS = 10_000;

@@ -6,6 +6,7 @@ import { resolve } from '../cluster/resolve.js';
 import { networkCreateFromDocker, networkToDocker } from '../convert/network.js';
 import { parseFilters } from '../http/filters.js';
 import type { Router } from '../http/router.js';
+import { requiredBody } from './request-rules.js';
 
 const networkFilterKeys = ['driver', 'id', 'label', 'name', 'scope', 'type'] as const;
 
@@ -13,7 +14,7 @@ const networkFilterKeys = ['driver', 'id', 'label', 'name', 'scope', 'type'] as 
 export function networkRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/networks/create', async ({ body }) => {
     await requireManager(context);
-    const request = networkCreateFromDocker(body);
+    const request = networkCreateFromDocker(requiredBody(body));
     const name = request.spec.annotations?.name ?? '';
     const network = await context.cache.read((tx) => {
       if (tx.list('network').some((existing) => existing.spec?.annotations?.name === name)) {

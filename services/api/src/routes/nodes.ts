@@ -5,7 +5,7 @@ import { resolve } from '../cluster/resolve.js';
 import { nodeSpecFromDocker, nodeToDocker } from '../convert/node.js';
 import { parseFilters } from '../http/filters.js';
 import type { Router } from '../http/router.js';
-import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
+import { queryFlag, requireCurrent, requiredBody, requiredVersion } from './request-rules.js';
 
 const nodeFilterKeys = ['id', 'label', 'name', 'node.label', 'membership', 'role'] as const;
 
@@ -38,7 +38,7 @@ export function nodeRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/nodes/{id}/update', async ({ params, query, body }) => {
     await requireManager(context);
     const version = requiredVersion(query, 'node');
-    const spec: NodeSpec = nodeSpecFromDocker(body);
+    const spec: NodeSpec = nodeSpecFromDocker(requiredBody(body));
     await context.cache.read((tx) => {
       const node = resolve(tx, 'node', params.id!);
       requireCurrent('node', node.id, node.meta?.version?.index, version);

@@ -7,7 +7,7 @@ import { configSpecFromDocker, configToDocker, requireOnlyLabelsChanged as requi
 import { requireOnlyLabelsChanged as requireSecretLabelsOnly, secretSpecFromDocker, secretToDocker } from '../convert/secret.js';
 import { parseFilters } from '../http/filters.js';
 import type { Router } from '../http/router.js';
-import { requireCurrent, requiredVersion } from './versioned-write.js';
+import { requireCurrent, requiredBody, requiredVersion } from './request-rules.js';
 
 /** What differs between `/secrets` and `/configs`; the routes are otherwise the same. */
 interface PayloadKind<K extends 'secret' | 'config', O extends Secret | Config, S extends SecretSpec | ConfigSpec> {
@@ -56,7 +56,7 @@ function payloadRoutes<K extends 'secret' | 'config', O extends Secret | Config,
 
   router.on('POST', `${base}/create`, async ({ body }) => {
     await requireManager(context);
-    const spec = payload.decode(body);
+    const spec = payload.decode(requiredBody(body));
     const object = payload.build(newId(), spec);
     const name = spec.annotations?.name ?? '';
     await commit(context, [{ action: 'create', kind, object } as never]).catch((err: unknown) => {
@@ -88,7 +88,7 @@ function payloadRoutes<K extends 'secret' | 'config', O extends Secret | Config,
     const version = requiredVersion(query, kind);
     const held = await findOne(params.id!);
     requireCurrent(kind, held.id, held.meta?.version?.index, version);
-    const requested = payload.decode(body);
+    const requested = payload.decode(requiredBody(body));
     payload.requireOnlyLabelsChanged(held.spec as S, requested);
     const labels = requested.annotations?.labels ?? {};
     const updated = { ...held, spec: { ...held.spec, annotations: { ...held.spec?.annotations, labels } } } as O;

@@ -17,7 +17,7 @@ import { serviceSpecFromDocker, serviceToDocker } from '../convert/service.js';
 import { validateServiceSpec, validateServiceSpecUpdate } from '../convert/service-validation.js';
 import { parseFilters } from '../http/filters.js';
 import type { Router } from '../http/router.js';
-import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
+import { queryFlag, requireCurrent, requiredBody, requiredVersion } from './request-rules.js';
 
 const serviceFilterKeys = ['id', 'label', 'mode', 'name'] as const;
 
@@ -91,20 +91,26 @@ function downNodesIn(tx: ReadTx): Set<string> {
   return new Set(tx.list('node').filter((node) => node.status?.state === NodeStatus_State.DOWN).map((node) => node.id));
 }
 
+/** A job's run record as swarmkit starts it (`JobIteration`, `LastExecution` now); none for other modes. */
+function newJobStatus(spec: ServiceSpec, iteration: bigint): Service['jobStatus'] {
+  if (spec.replicatedJob === undefined && spec.globalJob === undefined) return undefined;
+  return { jobIteration: { index: iteration }, lastExecution: new Date() };
+}
+
 const nameConflict = (name: string) => errors.alreadyExists(`name conflicts with an existing object: service ${name} already exists`);
 
 /** `/services`: create with defaults, list (with `status`), inspect (with `insertDefaults`), update and rollback, remove. */
 export function serviceRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/services/create', async ({ body }) => {
     await requireManager(context);
-    const requested = serviceSpecFromDocker(body);
+    const requested = serviceSpecFromDocker(requiredBody(body));
     validateServiceSpec(requested);
     const name = requested.annotations?.name ?? '';
     const service = await context.cache.read((tx) => {
       if (name !== '' && tx.list('service').some((other) => other.spec?.annotations?.name === name)) throw nameConflict(name);
       const spec = resolveReferences(tx, requested);
       requirePortsFree(tx, spec, undefined);
-      return Service.fromPartial({ id: newId(), spec, specVersion: { index: 1n } });
+      return Service.fromPartial({ id: newId(), spec, specVersion: { index: 1n }, jobStatus: newJobStatus(spec, 0n) });
     });
     await commit(context, [{ action: 'create', kind: 'service', object: service }]).catch((err: unknown) => {
       if (hasCode(err, ErrorCode.NameConflict)) throw nameConflict(name);
@@ -142,7 +148,7 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
     await requireManager(context);
     const version = requiredVersion(query, 'service');
     const rollback = query.get('rollback') === 'previous';
-    const requested = rollback ? undefined : serviceSpecFromDocker(body);
+    const requested = rollback ? undefined : serviceSpecFromDocker(requiredBody(body));
     if (requested !== undefined) validateServiceSpec(requested);
     const updated = await context.cache.read((tx) => {
       const service = resolve(tx, 'service', params.id!);
@@ -169,6 +175,8 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
         previousSpecVersion: service.specVersion,
         // A new update starts afresh; the orchestrator reports its progress.
         updateStatus: undefined,
+        // Updating a job runs it again, as a new iteration.
+        jobStatus: newJobStatus(spec, (service.jobStatus?.jobIteration?.index ?? 0n) + 1n),
       });
     });
     await commit(context, [{ action: 'update', kind: 'service', object: updated }]);

@@ -23,7 +23,7 @@ import {
 } from '../cluster/context.js';
 import { clusterSpecFromDocker, clusterToDocker, swarmInitRequestFromDocker, swarmJoinRequestFromDocker, unlockKeyOf } from '../convert/swarm.js';
 import type { Router } from '../http/router.js';
-import { queryFlag, requireCurrent, requiredVersion } from './versioned-write.js';
+import { queryFlag, requireCurrent, requiredBody, requiredVersion } from './request-rules.js';
 
 const LAST_MANAGER_LEAVE_MESSAGE =
   'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ';
@@ -45,7 +45,7 @@ async function everythingAsDeletes(context: ApiContext): Promise<Change[]> {
 export function swarmRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/swarm/init', async ({ body }) => {
     if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
-    const request = swarmInitRequestFromDocker(body);
+    const request = swarmInitRequestFromDocker(requiredBody(body));
     const { host, addr } = managerAddress(request.advertiseAddr, context.host.advertiseAddr, context.host.managerPort);
     const ca = createCertificateAuthority('swarm-ca');
     const cluster = Cluster.fromPartial({
@@ -92,7 +92,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
 
   router.on('POST', '/swarm/join', async ({ body }) => {
     if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
-    swarmJoinRequestFromDocker(body);
+    swarmJoinRequestFromDocker(requiredBody(body));
     throw new ShoalError(ErrorCode.Unimplemented, 'joining an existing swarm needs the node agent and the dispatcher (Shoal issue 6); this host can only start a new swarm with "docker swarm init"');
   });
 
@@ -118,7 +118,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
     const { cluster } = await requireManager(context);
     const version = requiredVersion(query, 'swarm');
     requireCurrent('swarm', cluster.id, cluster.meta?.version?.index, version);
-    const spec = clusterSpecFromDocker(body);
+    const spec = clusterSpecFromDocker(requiredBody(body));
     const rootCa = cluster.rootCa;
     const caCertPem = Buffer.from(rootCa?.caCert ?? []).toString();
     const joinTokens = {

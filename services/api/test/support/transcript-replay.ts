@@ -3,7 +3,8 @@ import { type Exchange, readTranscript } from './transcripts.js';
 /**
  * Replays recorded docker CLI ↔ dockerd exchanges against a live Shoal API and lists every way
  * Shoal's answers differ from dockerd's: the status, the content type, the JSON shape (every key
- * dockerd sent is there with the same JSON type, recursively) and the text of error messages.
+ * dockerd sent is there with the same JSON type, recursively), the text of error messages, and
+ * the values of the fields the caller names (what the replay itself wrote, such as service specs).
  *
  * Recorded IDs are rewritten to Shoal's as the replay learns them: from create responses, and from
  * objects that stand for the same thing in both answers (the object a GET names, list entries with
@@ -73,7 +74,8 @@ export interface ReplayReport {
   readonly mismatches: string[];
 }
 
-interface Answer {
+/** An answer of the API, its body parsed when it is JSON. */
+export interface ApiAnswer {
   readonly status: number;
   readonly contentType: string | undefined;
   readonly text: string;
@@ -142,7 +144,7 @@ export class TranscriptReplayer {
   }
 
   /** Sends one request to the API: `path` with its version prefix, `body` as JSON. */
-  async send(method: string, path: string, body?: unknown, query = new URLSearchParams()): Promise<Answer> {
+  async send(method: string, path: string, body?: unknown, query = new URLSearchParams()): Promise<ApiAnswer> {
     const search = query.toString() === '' ? '' : `?${query}`;
     const response = await fetch(`${this.#baseUrl}${path}${search}`, {
       method,
@@ -181,7 +183,7 @@ export class TranscriptReplayer {
     return query;
   }
 
-  #compareByRule(exchange: Exchange, answer: Answer, action: 'status' | number): string[] {
+  #compareByRule(exchange: Exchange, answer: ApiAnswer, action: 'status' | number): string[] {
     const expected = action === 'status' ? exchange.status : action;
     if (answer.status !== expected) return [`status ${answer.status}, expected ${expected} (${describe(answer)})`];
     if (action === 'status') return [];
@@ -189,7 +191,7 @@ export class TranscriptReplayer {
     return typeof message === 'string' && message !== '' ? [] : [`no {"message"} in the answer: ${answer.text}`];
   }
 
-  #compare(transcript: string, exchange: Exchange, answer: Answer): string[] {
+  #compare(transcript: string, exchange: Exchange, answer: ApiAnswer): string[] {
     if (answer.status !== exchange.status) return [`status ${answer.status}, recorded ${exchange.status} (${describe(answer)})`];
     const problems: string[] = [];
     if (exchange.contentType !== undefined && answer.contentType !== exchange.contentType) {
@@ -414,7 +416,7 @@ function jsonKind(value: unknown): string {
   return typeof value;
 }
 
-function describe(answer: Answer): string {
+function describe(answer: ApiAnswer): string {
   const message = (answer.json as { message?: unknown } | undefined)?.message;
   return typeof message === 'string' ? message : answer.text.trim().slice(0, 120) || 'no body';
 }
