@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { Component } from '@shoal/runtime';
@@ -66,6 +66,8 @@ export function apiComponent(context: ApiContext, listeners: ApiListeners): Comp
           await rm(listeners.socket, { force: true });
           const server = createServer(handler);
           await listen(server, listeners.socket);
+          // Whoever can open the socket controls the swarm, as with /var/run/docker.sock.
+          await chmod(listeners.socket, 0o660);
           servers.push(server);
           listeners.onListening?.(`unix://${listeners.socket}`);
         }

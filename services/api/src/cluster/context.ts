@@ -55,7 +55,9 @@ function localSwarmIn(tx: ReadTx, nodeId: string): LocalSwarm {
   const cluster = tx.list('cluster')[0];
   const node = tx.get('node', nodeId);
   if (cluster === undefined || node === undefined) return { state: 'inactive' };
-  return { state: 'active', cluster, node, manager: node.spec?.desiredRole === NodeRole.MANAGER };
+  // The role the node has (a raft member), not the one it is asked to take: a demotion takes effect
+  // once the node has left raft, as in swarmkit.
+  return { state: 'active', cluster, node, manager: node.role === NodeRole.MANAGER && node.managerStatus !== undefined };
 }
 
 /** The cluster and this manager's node; 503 with Docker's message on a host that is no manager. */

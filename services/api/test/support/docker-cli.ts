@@ -16,12 +16,20 @@ export interface CliResult {
  * Runs one docker CLI command against `dockerHost`, with a config directory of its own so the
  * machine's docker contexts and credentials play no part; never throws on a non-zero exit.
  */
-export function runDocker(cli: string, dockerHost: string, args: readonly string[], options: { input?: string; configDir: string }): Promise<CliResult> {
+export function runDocker(
+  cli: string,
+  dockerHost: string,
+  args: readonly string[],
+  options: { input?: string; configDir: string; env?: NodeJS.ProcessEnv },
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
       cli,
       [...args],
-      { env: { PATH: process.env.PATH ?? '', HOME: options.configDir, DOCKER_HOST: dockerHost, DOCKER_CONFIG: options.configDir }, timeout: 60_000 },
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: options.configDir, DOCKER_HOST: dockerHost, DOCKER_CONFIG: options.configDir, ...options.env },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
     );
     child.stdin?.end(options.input ?? '');

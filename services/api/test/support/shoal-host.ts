@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +70,12 @@ export class ShoalHost implements AsyncDisposable {
     });
   }
 
-  static async start(): Promise<ShoalHost> {
+  /**
+   * Starts the host. With `apiTls`, the API's TCP listener speaks HTTPS and requires client
+   * certificates from the test CA; `clientCertDir` then holds a client identity in the layout the
+   * docker CLI reads (`DOCKER_CERT_PATH`: ca.pem, cert.pem, key.pem).
+   */
+  static async start(options: { apiTls?: boolean } = {}): Promise<ShoalHost> {
     const root = mkdtempSync(join(tmpdir(), 'shoal-api-test-'));
     const nats = await startNatsServer();
     const children: ChildProcess[] = [];
@@ -90,6 +95,18 @@ export class ShoalHost implements AsyncDisposable {
       children.push(raft.child);
       const apiDataDir = join(root, 'api');
       const socketPath = join(root, 'docker.sock');
+      const apiTlsEnv: NodeJS.ProcessEnv = {};
+      if (options.apiTls === true) {
+        const server = ca.issue({ cn: 'shoal-api', ou: 'swarm-manager', o: 'api-test', serverNames: ['127.0.0.1', 'localhost'] });
+        const client = ca.issue({ cn: 'docker-cli', ou: 'swarm-manager', o: 'api-test' });
+        apiTlsEnv.SHOAL_API_TLS_CA = file('api-ca.pem', server.caCertPem);
+        apiTlsEnv.SHOAL_API_TLS_CERT = file('api.crt', server.certPem);
+        apiTlsEnv.SHOAL_API_TLS_KEY = file('api.key', server.keyPem);
+        mkdirSync(join(root, 'client'));
+        file('client/ca.pem', client.caCertPem);
+        file('client/cert.pem', client.certPem);
+        file('client/key.pem', client.keyPem);
+      }
       const api = await startService(
         'api',
         {
@@ -99,6 +116,7 @@ export class ShoalHost implements AsyncDisposable {
           SHOAL_MANAGER_PORT: String(raftPort),
           SHOAL_API_LISTEN: '127.0.0.1:0',
           SHOAL_API_SOCKET: socketPath,
+          ...apiTlsEnv,
         },
         join(root, 'api.log'),
       );
@@ -113,6 +131,11 @@ export class ShoalHost implements AsyncDisposable {
       rmSync(root, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** With `apiTls`: the docker CLI's client identity (DOCKER_CERT_PATH). */
+  get clientCertDir(): string {
+    return join(this.root, 'client');
   }
 
   /** The nats-server the host's processes use. */
