@@ -69,3 +69,26 @@ describe('a host whose node is a worker', () => {
     }
   });
 });
+
+describe('an autolocked swarm', () => {
+  it('comes back locked after a manager restart, refuses a wrong key, and unlocks with the right one', async () => {
+    await using host = await ShoalHost.start();
+    const configDir = mkdtempSync(join(tmpdir(), 'shoal-unlock-test-'));
+    try {
+      const docker = (args: string[], input?: string) => runDocker(docker28, host.dockerHost, args, { configDir, input });
+      expect((await docker(['swarm', 'init', '--autolock'])).stdout).toContain('SWMKEY-1-');
+      const key = (await docker(['swarm', 'unlock-key', '-q'])).stdout.trim();
+      await host.restartRaft();
+      await expect.poll(async () => (await docker(['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout, { timeout: 20_000 }).toBe('locked\n');
+      const listed = await docker(['service', 'ls']);
+      expect(listed.stderr).toContain('Swarm is encrypted and needs to be unlocked before it can be used.');
+      const wrong = await docker(['swarm', 'unlock'], 'SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n');
+      expect(wrong.stderr).toContain('swarm could not be unlocked: invalid key provided');
+      expect((await docker(['swarm', 'unlock'], `${key}\n`)).code).toBe(0);
+      await expect.poll(async () => (await docker(['info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout, { timeout: 20_000 }).toBe('active\n');
+      expect((await docker(['service', 'ls'])).code).toBe(0);
+    } finally {
+      rmSync(configDir, { recursive: true, force: true });
+    }
+  });
+});

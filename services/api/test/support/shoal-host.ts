@@ -58,7 +58,16 @@ export class ShoalHost implements AsyncDisposable {
     readonly store: { readonly address: string; readonly tls: { ca: string; cert: string; key: string } },
     private readonly children: ChildProcess[],
     private readonly nats: NatsServer,
+    private readonly raftStart: { env: NodeJS.ProcessEnv; logFile: string },
   ) {}
+
+  /** Stops the raft replica (SIGTERM) and starts it again on the same data, as a host restart would. */
+  async restartRaft(): Promise<void> {
+    const [raft] = this.children;
+    if (raft !== undefined) await stopService(raft);
+    const restarted = await startService('raft', this.raftStart.env, this.raftStart.logFile);
+    this.children[0] = restarted.child;
+  }
 
   /** A Store API client with the host's manager identity; close it when done. */
   storeClient(): StoreApiClient {
@@ -91,7 +100,11 @@ export class ShoalHost implements AsyncDisposable {
       const raftPort = await freeLoopbackPort();
       const common = { ...process.env, ...tls, SHOAL_NATS_URL: nats.url, SHOAL_LOG_LEVEL: 'info' };
       const raftDataDir = join(root, 'raft');
-      const raft = await startService('raft', { ...common, SHOAL_DATA_DIR: raftDataDir, SHOAL_RAFT_LISTEN: `127.0.0.1:${raftPort}`, SHOAL_RAFT_TICK: '100ms' }, join(root, 'raft.log'));
+      const raftStart = {
+        env: { ...common, SHOAL_DATA_DIR: raftDataDir, SHOAL_RAFT_LISTEN: `127.0.0.1:${raftPort}`, SHOAL_RAFT_TICK: '100ms' },
+        logFile: join(root, 'raft.log'),
+      };
+      const raft = await startService('raft', raftStart.env, raftStart.logFile);
       children.push(raft.child);
       const apiDataDir = join(root, 'api');
       const socketPath = join(root, 'docker.sock');
@@ -124,7 +137,7 @@ export class ShoalHost implements AsyncDisposable {
       const dockerHost = api.endpoints['docker'];
       if (dockerHost === undefined) throw new Error('the api reported ready without a docker endpoint');
       const store = { address: `127.0.0.1:${raftPort}`, tls: { ca: tls.SHOAL_TLS_CA, cert: tls.SHOAL_TLS_CERT, key: tls.SHOAL_TLS_KEY } };
-      return new ShoalHost(root, dockerHost, socketPath, raftDataDir, apiDataDir, store, children, nats);
+      return new ShoalHost(root, dockerHost, socketPath, raftDataDir, apiDataDir, store, children, nats, raftStart);
     } catch (err) {
       await Promise.all(children.map(stopService));
       await nats.stop();
