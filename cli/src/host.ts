@@ -32,12 +32,16 @@ export function hostProcesses(config: CliConfig): ChildSpec[] {
   }
   const pki = ensureHostPki(config.dataDir);
   const managerIdentity = { SHOAL_TLS_CA: pki.ca, SHOAL_TLS_CERT: pki.cert, SHOAL_TLS_KEY: pki.key };
+  // The manager services reach this host's raft replica with the manager identity.
+  const storeAccess = { ...managerIdentity, SHOAL_STORE_ADDRESS: `127.0.0.1:${config.raftPort}` };
   // What each service needs beyond the common settings; the others are skeletons for now.
   const serviceEnv: Partial<Record<(typeof serviceNames)[number], NodeJS.ProcessEnv>> = {
     raft: { ...managerIdentity, SHOAL_RAFT_LISTEN: `127.0.0.1:${config.raftPort}` },
+    orchestrator: storeAccess,
+    allocator: storeAccess,
+    scheduler: storeAccess,
     api: {
-      ...managerIdentity,
-      SHOAL_STORE_ADDRESS: `127.0.0.1:${config.raftPort}`,
+      ...storeAccess,
       SHOAL_MANAGER_PORT: String(config.raftPort),
       SHOAL_API_LISTEN: config.apiListen,
       SHOAL_API_SOCKET: join(hostPaths(config.dataDir).run, 'docker.sock'),

@@ -15,6 +15,12 @@ export const subjects = {
   logSubscribe: 'shoal.v1.api.logs.subscribe',
   /** Where the nodes answer one log subscription with {@link LogPublication}s. */
   logStream: (subscriptionId: string) => `shoal.v1.node.logs.${subscriptionId}`,
+  /**
+   * Where scheduler instances announce themselves (JSON `{ instanceId, at }`, about once a second,
+   * and `{ instanceId, at, leaving: true }` when one stops), so that the live instances can share the
+   * services between them. An instance not heard from for three heartbeats counts as gone.
+   */
+  schedulerMembers: 'shoal.v1.scheduler.members',
 } as const;
 
 /** What a log reader asks for (swarmkit's `SubscribeLogsRequest`, as JSON). */

@@ -217,7 +217,8 @@ describe.each(DOCKER_CLIS)('$name against Shoal', ({ path: cli }) => {
     expect(inspected.Spec.RestartPolicy ?? inspected.Spec.TaskTemplate.RestartPolicy).toEqual({ Condition: 'any', Delay: 5_000_000_000, MaxAttempts: 0 });
     await ok('service', 'update', '-d', '--env-add', 'B=2', 'web');
     const [updated] = JSON.parse(await ok('service', 'inspect', 'web'));
-    expect(updated.Spec.TaskTemplate.ContainerSpec.Env).toEqual(['A=1', 'B=2']);
+    // The CLI merges --env-add through a map, so the order it sends varies.
+    expect([...updated.Spec.TaskTemplate.ContainerSpec.Env].sort()).toEqual(['A=1', 'B=2']);
     expect(updated.PreviousSpec.TaskTemplate.ContainerSpec.Env).toEqual(['A=1']);
     expect(await ok('service', 'scale', '-d', 'web=3')).toContain('web scaled to 3');
     expect(await ok('service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', 'web')).toBe('3\n');
@@ -225,6 +226,16 @@ describe.each(DOCKER_CLIS)('$name against Shoal', ({ path: cli }) => {
     const [rolledBack] = JSON.parse(await ok('service', 'inspect', 'web'));
     expect(rolledBack.Spec.Mode.Replicated.Replicas).toBe(1);
     expect(rolledBack.UpdateStatus).toMatchObject({ State: 'rollback_started', Message: 'manually requested rollback' });
+    // create v1, env v2, scale v3, rollback to v2: the next spec is v4, never the rolled-back v3 again.
+    await ok('service', 'update', '-d', '--env-add', 'C=3', 'web');
+    const store = host.storeClient();
+    try {
+      const stored = await store.get('service', rolledBack.ID);
+      expect(stored.specVersion?.index).toBe(4n);
+      expect(stored.previousSpecVersion?.index).toBe(2n);
+    } finally {
+      store.close();
+    }
     expect(await ok('service', 'rm', 'web')).toBe('web\n');
     await fails(['service', 'inspect', 'web'], 'no such service: web');
     await ok('network', 'rm', 'svcnet');

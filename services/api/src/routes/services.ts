@@ -91,6 +91,18 @@ function downNodesIn(tx: ReadTx): Set<string> {
   return new Set(tx.list('node').filter((node) => node.status?.state === NodeStatus_State.DOWN).map((node) => node.id));
 }
 
+/**
+ * The version a new spec gets: above both the current and the previous one. The highest version a
+ * service ever had is always one of those two (an update keeps the old spec as previous, a rollback
+ * swaps them), so a version is never reused, even after a rollback: the updater takes equal versions
+ * to mean equal specs.
+ */
+function nextSpecVersion(service: Service): bigint {
+  const current = service.specVersion?.index ?? 0n;
+  const previous = service.previousSpecVersion?.index ?? 0n;
+  return (current > previous ? current : previous) + 1n;
+}
+
 /** A job's run record as swarmkit starts it (`JobIteration`, `LastExecution` now); none for other modes. */
 function newJobStatus(spec: ServiceSpec, iteration: bigint): Service['jobStatus'] {
   if (spec.replicatedJob === undefined && spec.globalJob === undefined) return undefined;
@@ -170,7 +182,7 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
       return Service.fromPartial({
         ...service,
         spec,
-        specVersion: { index: (service.specVersion?.index ?? 0n) + 1n },
+        specVersion: { index: nextSpecVersion(service) },
         previousSpec: service.spec,
         previousSpecVersion: service.specVersion,
         // A new update starts afresh; the orchestrator reports its progress.

@@ -82,6 +82,11 @@ export interface Node {
   attachments: NetworkAttachment[];
   /** UDP port of the VXLAN data path on this node. */
   vxlanUdpPort: number;
+  /**
+   * Bumped by a scheduler in the same transaction as each batch of tasks it assigns to the node,
+   * so that concurrent schedulers' assignments to one node conflict instead of over-committing it.
+   */
+  placementGeneration: bigint;
 }
 
 /** Service is a user's service plus what the system derived from it. */
@@ -407,6 +412,7 @@ function createBaseNode(): Node {
     role: 0,
     attachments: [],
     vxlanUdpPort: 0,
+    placementGeneration: 0n,
   };
 }
 
@@ -441,6 +447,12 @@ export const Node: MessageFns<Node> = {
     }
     if (message.vxlanUdpPort !== 0) {
       writer.uint32(88).uint32(message.vxlanUdpPort);
+    }
+    if (message.placementGeneration !== 0n) {
+      if (BigInt.asUintN(64, message.placementGeneration) !== message.placementGeneration) {
+        throw new globalThis.Error("value provided for field message.placementGeneration of type uint64 too large");
+      }
+      writer.uint32(96).uint64(message.placementGeneration);
     }
     return writer;
   },
@@ -538,6 +550,14 @@ export const Node: MessageFns<Node> = {
             message.vxlanUdpPort = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.placementGeneration = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -572,6 +592,11 @@ export const Node: MessageFns<Node> = {
         : isSet(object.vxlan_udp_port)
         ? globalThis.Number(object.vxlan_udp_port)
         : 0,
+      placementGeneration: isSet(object.placementGeneration)
+        ? BigInt(object.placementGeneration)
+        : isSet(object.placement_generation)
+        ? BigInt(object.placement_generation)
+        : 0n,
     };
   },
 
@@ -607,6 +632,9 @@ export const Node: MessageFns<Node> = {
     if (message.vxlanUdpPort !== 0) {
       obj.vxlanUdpPort = Math.round(message.vxlanUdpPort);
     }
+    if (message.placementGeneration !== 0n) {
+      obj.placementGeneration = message.placementGeneration.toString();
+    }
     return obj;
   },
 
@@ -633,6 +661,9 @@ export const Node: MessageFns<Node> = {
     message.role = object.role ?? 0;
     message.attachments = object.attachments?.map((e) => NetworkAttachment.fromPartial(e)) || [];
     message.vxlanUdpPort = object.vxlanUdpPort ?? 0;
+    message.placementGeneration = (object.placementGeneration !== undefined && object.placementGeneration !== null)
+      ? BigInt(object.placementGeneration)
+      : 0n;
     return message;
   },
 };
