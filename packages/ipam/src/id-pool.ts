@@ -92,3 +92,6 @@ export class IdPool {
     return Number.isInteger(id) && id >= this.options.min && id <= this.options.max;
   }
 }
+
+/** The driver option an overlay network records its VXLAN ID in, as dockerd's overlay allocator does. */
+export const VXLAN_ID_LIST_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';

@@ -17,6 +17,6 @@ export {
   parseCidr,
   type Cidr,
 } from './cidr.js';
-export { IdPool, VXLAN_IDS, type IdPoolOptions } from './id-pool.js';
+export { IdPool, VXLAN_ID_LIST_OPTION, VXLAN_IDS, type IdPoolOptions } from './id-pool.js';
 export { PortPool, type PortOwner, type PortProtocol, type PublishedPort } from './port-pool.js';
 export { DEFAULT_ADDRESS_POOLS, DEFAULT_SUBNET_SIZE, SubnetPool, type SubnetPoolOptions } from './subnet-pool.js';

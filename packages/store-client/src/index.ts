@@ -27,3 +27,4 @@ export {
 export { applyCommitInput, LocalClusterState, type ClusterState } from './cluster-state.js';
 export { holdLease, type HoldLeaseOptions, type LeaseApi, type Leadership } from './lease.js';
 export { StoreMirror, type CacheState as MirrorState } from './mirror.js';
+export { readPemSetting, resolveStoreAccess, storeAccessSettings, type StoreAccess } from './settings.js';

@@ -84,6 +84,16 @@ export class StoreMirror implements ClusterState {
     return this.#store.view(read);
   }
 
+  /**
+   * Resolves once the copy shows every commit made before this call (read through a linearizable
+   * read of the store's version): what a new leader waits for, so that it never plans on a view that
+   * lacks its predecessor's last writes.
+   */
+  async catchUp(signal?: AbortSignal): Promise<void> {
+    const { version } = await this.#client.list('lease', [], { signal });
+    await this.caughtUp(version);
+  }
+
   /** Resolves once the copy reflects `version`; UNAVAILABLE if that takes longer than `timeoutMs`. */
   caughtUp(version: bigint, timeoutMs = CATCH_UP_TIMEOUT_MS): Promise<void> {
     if (this.#store.version >= version) return Promise.resolve();

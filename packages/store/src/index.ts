@@ -4,7 +4,7 @@
  * replicates it; every component test uses it directly.
  */
 export type { WriteTx } from './draft.js';
-export { MemoryStore, type Batch, type MemoryStoreOptions, type ViewAndWatch } from './memory-store.js';
+export { MAX_CHANGES_PER_TRANSACTION, MAX_TRANSACTION_BYTES, MemoryStore, type Batch, type MemoryStoreOptions, type ViewAndWatch } from './memory-store.js';
 export type { ReadTx } from './reader.js';
 export {
   all,
@@ -26,4 +26,5 @@ export {
 } from './selectors.js';
 export { versionOf, type Change, type Precondition, type StoreAction, type Transaction } from './transaction.js';
 export type { Commit, StoreEvent, Watch, WatchFilter, WatchOptions } from './watch.js';
+export { changeBytes, splitIntoTransactions } from './split.js';
 export { fromStoreTransaction, toStoreTransaction } from './wire.js';

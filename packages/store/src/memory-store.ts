@@ -10,6 +10,11 @@ import type { Change, Transaction } from './transaction.js';
 import { compileFilters, Subscription, type Commit, type StoreEvent, type Watch, type WatchOptions } from './watch.js';
 
 /** Settings of a {@link MemoryStore}; every one has a default. */
+/** The most changes one transaction may carry, unless a store is configured otherwise (swarmkit's MaxChangesPerTransaction). */
+export const MAX_CHANGES_PER_TRANSACTION = 200;
+/** The most encoded object bytes one transaction may carry, unless configured otherwise (swarmkit's MaxTransactionBytes, 1.5 MiB). */
+export const MAX_TRANSACTION_BYTES = 1_572_864;
+
 export interface MemoryStoreOptions {
   /**
    * The most changes one transaction may make. Batches split at it.
@@ -123,8 +128,8 @@ export class MemoryStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#limits = {
-      maxChangesPerTransaction: requireCount('maxChangesPerTransaction', options.maxChangesPerTransaction ?? 200, 1),
-      maxTransactionBytes: requireCount('maxTransactionBytes', options.maxTransactionBytes ?? 1_572_864, 1),
+      maxChangesPerTransaction: requireCount('maxChangesPerTransaction', options.maxChangesPerTransaction ?? MAX_CHANGES_PER_TRANSACTION, 1),
+      maxTransactionBytes: requireCount('maxTransactionBytes', options.maxTransactionBytes ?? MAX_TRANSACTION_BYTES, 1),
     };
     this.#maxQueuedCommits = requireCount('maxQueuedCommits', options.maxQueuedCommits ?? 20_000, 1);
     this.#history = new CommitHistory(requireCount('retainedCommits', options.retainedCommits ?? 10_000, 0), 0n);

@@ -2,7 +2,7 @@ import { ErrorCode, errors, isShoalError, ShoalError, toShoalError } from '@shoa
 import { DEFAULT_ADDRESS_POOLS, DEFAULT_SUBNET_SIZE, formatCidr, parseCidr, type SubnetPoolOptions } from '@shoal/ipam';
 import { encodeObject, TaskState, TaskStatus, type Cluster, type Network, type ObjectTypes, type Service, type Task } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
-import { byTaskState, type Change, type Commit, type Precondition, type ReadTx, type StoreEvent } from '@shoal/store';
+import { byTaskState, type Change, type Commit, type Precondition, type ReadTx, type StoreEvent, MAX_CHANGES_PER_TRANSACTION } from '@shoal/store';
 import type { ClusterState } from '@shoal/store-client';
 import { allocateNodeAttachments, allocateTaskNetworks, isNodeAllocated, nodeHolder, nodeNetworks, taskHolder } from './attachments.js';
 import { allocateEndpoint, isServiceAllocated, serviceHolder } from './endpoint.js';
@@ -13,8 +13,6 @@ import { HOLDER_KINDS, holderKey, isLive, nodeHoldings, serviceHoldings, taskHol
 /** The status message of a task the allocator hands on to the scheduler (swarmkit's). */
 export const PENDING_MESSAGE = 'pending task scheduling';
 
-/** The store's limit on changes per transaction. */
-const MAX_CHANGES_PER_TRANSACTION = 200;
 /** Kept well under the store's 1.5 MiB per transaction, which also counts what the objects are framed in. */
 const MAX_TRANSACTION_BYTES = 1024 * 1024;
 /** How long to wait before trying again after a write failed for a reason other than a race (the store unreachable). */

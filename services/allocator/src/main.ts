@@ -8,7 +8,7 @@ import { allocatorConfig } from './config.js';
 
 const config = loadConfigOrExit(allocatorConfig, 'allocator');
 const log = createLogger({ service: 'allocator', level: config.logLevel });
-const store = createStoreClient({ address: config.storeAddress, tls: config.storeTls, serverName: MANAGER_SERVER_NAME });
+const store = createStoreClient({ ...config.store, serverName: MANAGER_SERVER_NAME });
 const mirror = new StoreMirror(store, log.child({ module: 'mirror' }));
 /** This instance, as the lease names its holder. */
 const instance = `${hostname()}/${newId()}`;
@@ -25,9 +25,11 @@ const allocator: Component = {
     // Compete for the lease only with a copy of the store to allocate from.
     await Promise.race([firstSnapshot, untilAborted(signal)]);
     if (!signal.aborted) {
-      await holdLease({ api: store, name: 'allocator', holder: instance, ttlMs: config.leaseTtlMs, log: componentLog }, signal, (leadership) =>
-        new Allocator({ state: mirror, fence: leadership.fence, log: componentLog }).run(leadership.lost),
-      );
+      await holdLease({ api: store, name: 'allocator', holder: instance, ttlMs: config.leaseTtlMs, log: componentLog }, signal, async (leadership) => {
+        // Allocating on a view without the previous leader's last writes could hand out an address twice.
+        await mirror.catchUp(leadership.lost);
+        await new Allocator({ state: mirror, fence: leadership.fence, log: componentLog }).run(leadership.lost);
+      });
     }
     await following;
   },

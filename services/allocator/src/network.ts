@@ -1,12 +1,10 @@
 import { toShoalError } from '@shoal/errors';
-import { formatCidr, parseCidr, type AddressPoolOptions } from '@shoal/ipam';
+import { formatCidr, parseCidr, type AddressPoolOptions, VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import { IPAMConfig_AddressFamily, type IPAMConfig, type Network } from '@shoal/proto';
 import type { ReadTx } from '@shoal/store';
 import type { Ledger, SyncOutcome } from './ledger.js';
 import type { Holder, Resource } from './resources.js';
 
-/** Driver-state option the overlay driver keeps a network's VXLAN ID in; services/api writes the same at `docker network create`. */
-export const VXLAN_ID_LIST_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 
 /** The IPAM driver whose allocations these are (libnetwork's name for it). */
 const DEFAULT_IPAM_DRIVER = 'default';

@@ -1,7 +1,7 @@
 import { EndpointSpec_ResolutionMode, IPAMConfig_AddressFamily, PortConfig_Protocol, PortConfig_PublishMode, TaskState, type NetworkAttachment, type Task } from '@shoal/proto';
+import { VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import { describe, expect, it } from 'vitest';
 import { PENDING_MESSAGE } from '../src/allocator.js';
-import { VXLAN_ID_LIST_OPTION } from '../src/network.js';
 import { allocatedNetwork, bareNetwork, clusterWith, ingressNetwork, lease, node, NOW, service, task, TestCluster } from './support.js';
 
 /** Each attachment as `network name → addresses`. */

@@ -1,4 +1,4 @@
-import { formatAddress, parseCidr } from '@shoal/ipam';
+import { formatAddress, parseCidr, VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import {
   Cluster,
   EndpointSpec_ResolutionMode,
@@ -19,7 +19,6 @@ import { createLogger } from '@shoal/runtime';
 import type { Change, Commit, Precondition, ReadTx } from '@shoal/store';
 import { LocalClusterState, type ClusterState, type CommitInput } from '@shoal/store-client';
 import { Allocator } from '../src/allocator.js';
-import { VXLAN_ID_LIST_OPTION } from '../src/network.js';
 
 /** What the allocator stamps on tasks it moves to PENDING in these tests. */
 export const NOW = new Date('2026-03-01T12:00:00Z');

@@ -14,9 +14,11 @@ const config = loadConfigOrExit(apiConfig, 'api');
 const log = createLogger({ service: 'api', level: config.logLevel });
 const { version: shoalVersion } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-const storeTls = { ca: config.storeTls.ca, cert: config.storeTls.cert, key: config.storeTls.key };
-const store = createStoreClient({ address: config.storeAddress, tls: storeTls, serverName: MANAGER_SERVER_NAME });
-const unlockClient = createClient({ address: config.storeAddress, credentials: createChannelCredentials(storeTls), serverName: MANAGER_SERVER_NAME }, RaftUnlockClient);
+const store = createStoreClient({ ...config.store, serverName: MANAGER_SERVER_NAME });
+const unlockClient = createClient(
+  { address: config.store.address, credentials: createChannelCredentials(config.store.tls), serverName: MANAGER_SERVER_NAME },
+  RaftUnlockClient,
+);
 const bus = config.natsUrl === undefined ? undefined : busComponent({ url: config.natsUrl, name: 'api' });
 
 const context = {

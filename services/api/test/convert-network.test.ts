@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import { ErrorCode } from '@shoal/errors';
 import { Network } from '@shoal/proto';
-import {
-  VXLAN_ID_LIST_OPTION,
-  networkCreateFromDocker,
-  networkToDocker,
-  networkToSwarmDocker,
-  validateDnsComponentName,
-} from '../src/convert/network.js';
+import { networkCreateFromDocker, networkToDocker, networkToSwarmDocker, validateDnsComponentName } from '../src/convert/network.js';
 import { expectPrintedAsRecorded, metaBehind, recordedExchanges, recordedRequestBodies, recordedResponseObjects } from './support/recorded-json.js';
 
 const failsWith = (code: ErrorCode, message: string) => expect.objectContaining({ code, message });

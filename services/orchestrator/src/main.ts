@@ -11,22 +11,12 @@ import { Updater } from './update/updater.js';
 
 const config = loadConfigOrExit(orchestratorConfig, 'orchestrator');
 const log = createLogger({ service: 'orchestrator', level: config.logLevel });
-const store = createStoreClient({ address: config.storeAddress, tls: config.storeTls, serverName: MANAGER_SERVER_NAME });
+const store = createStoreClient({ ...config.store, serverName: MANAGER_SERVER_NAME });
 const mirror = new StoreMirror(store, log.child({ module: 'mirror' }));
 // Each process is its own lease holder, so a restarted process never mistakes an old lease for its own.
 const holder = newId();
 /** How long to wait before trying again to catch up with the store after failing to. */
 const CATCH_UP_RETRY_MS = 1_000;
-
-/**
- * Waits until the mirror shows every commit made before this leadership began: the previous leader's
- * last writes must be in the view before this one plans anything on it, or it could create a task
- * a moment-old write already created.
- */
-async function catchUp(signal: AbortSignal): Promise<void> {
-  const { version } = await store.list('lease', [], { signal });
-  await mirror.caughtUp(version);
-}
 
 const components: Component[] = [
   { name: 'store-mirror', run: ({ signal, ready }) => mirror.run(signal, ready) },
@@ -37,7 +27,8 @@ const components: Component[] = [
       const lease = { api: store, name: 'orchestrator', holder, ttlMs: config.leaseTtlMs, log: componentLog };
       await holdLease(lease, signal, async (leadership) => {
         try {
-          await catchUp(leadership.lost);
+          // The previous leader's last writes must be in the view before this one plans on it.
+          await mirror.catchUp(leadership.lost);
         } catch (err) {
           if (leadership.lost.aborted) return;
           componentLog.warn({ err: toShoalError(err).message }, 'could not catch up with the store; retrying');

@@ -1,9 +1,8 @@
 import { ErrorCode, errors, toShoalError, type ShoalError } from '@shoal/errors';
 import { TaskState, type Service, type Task } from '@shoal/proto';
 import { untilAborted, type LogFields, type Logger } from '@shoal/runtime';
-import { byDesiredState, byNodeId, byServiceId, type Commit, type Precondition, type ReadTx } from '@shoal/store';
+import { byDesiredState, byNodeId, byServiceId, splitIntoTransactions, type Commit, type Precondition, type ReadTx } from '@shoal/store';
 import type { ClusterState } from '@shoal/store-client';
-import { batches } from './batches.js';
 import { enforceConstraints } from './constraint-enforcer.js';
 import { reconcileGlobal } from './global.js';
 import { reconcileGlobalJob, reconcileReplicatedJob } from './jobs.js';
@@ -307,7 +306,7 @@ export class Orchestrator {
   async #commit(plan: Plan, fields: LogFields): Promise<void> {
     const changes = plan.changes();
     const preconditions = this.#fence === undefined ? plan.preconditions : [this.#fence, ...plan.preconditions];
-    for (const batch of batches(changes)) {
+    for (const batch of splitIntoTransactions(changes)) {
       await this.#state.commit({ changes: batch, preconditions });
       for (const change of batch) {
         const start = change.action === 'create' ? plan.delayedStarts.get(change.object.id) : undefined;

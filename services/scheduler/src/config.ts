@@ -1,13 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { errors } from '@shoal/errors';
 import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
+import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
 
 const settings = defineConfig({
   ...commonSettings,
-  storeAddress: setting.hostPort('SHOAL_STORE_ADDRESS', '127.0.0.1:2377', "This host's raft replica (Store API)."),
-  tlsCa: setting.string('SHOAL_TLS_CA', '', 'PEM file of the CA the Store API is verified with.'),
-  tlsCert: setting.string('SHOAL_TLS_CERT', '', "PEM file of this manager's certificate for the Store API."),
-  tlsKey: setting.string('SHOAL_TLS_KEY', '', "PEM file of this manager's private key."),
+  ...storeAccessSettings,
   natsUrl: setting.optionalString(
     'SHOAL_NATS_URL',
     'NATS server the scheduler instances find each other through, to share the services; unset: this instance places every service.',
@@ -15,31 +11,13 @@ const settings = defineConfig({
   heartbeatMs: setting.duration('SHOAL_SCHEDULER_HEARTBEAT', 1_000, 'How often an instance announces itself on NATS; one silent for three heartbeats is gone.'),
 });
 
-/** The PEM contents of the manager identity the Store API is reached with. */
-export interface StoreTls {
-  readonly ca: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
-
-export type SchedulerConfig = Omit<ReturnType<typeof settings.load>, 'tlsCa' | 'tlsCert' | 'tlsKey'> & { readonly storeTls: StoreTls };
-
-function readPem(path: string, variable: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw errors.invalidArgument(`cannot read ${variable} ${path}: ${(err as Error).message}`);
-  }
-}
+export type SchedulerConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey'> & { readonly store: StoreAccess };
 
 /** Settings of the scheduler service, read once in main.ts. */
 export const schedulerConfig: ConfigDefinition<SchedulerConfig> = {
   ...settings,
   load(env = process.env) {
-    const { tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
-    if ([tlsCa, tlsCert, tlsKey].some((path) => path === '')) {
-      throw errors.invalidArgument('SHOAL_TLS_CA, SHOAL_TLS_CERT and SHOAL_TLS_KEY must name the manager identity the scheduler reaches the Store API with');
-    }
-    return { ...rest, storeTls: { ca: readPem(tlsCa, 'SHOAL_TLS_CA'), cert: readPem(tlsCert, 'SHOAL_TLS_CERT'), key: readPem(tlsKey, 'SHOAL_TLS_KEY') } };
+    const { storeAddress, tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
+    return { ...rest, store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'scheduler') };
   },
 };

@@ -10,7 +10,7 @@ import { SchedulingLoop } from './scheduling-loop.js';
 
 const config = loadConfigOrExit(schedulerConfig, 'scheduler');
 const log = createLogger({ service: 'scheduler', level: config.logLevel });
-const store = createStoreClient({ address: config.storeAddress, tls: config.storeTls, serverName: MANAGER_SERVER_NAME });
+const store = createStoreClient({ ...config.store, serverName: MANAGER_SERVER_NAME });
 const mirror = new StoreMirror(store, log.child({ module: 'mirror' }));
 const bus = config.natsUrl === undefined ? undefined : busComponent({ url: config.natsUrl, name: 'scheduler' });
 /** This instance, as its heartbeats name it. */

@@ -1,9 +1,5 @@
 import { encodeObject, type Node, type Task } from '@shoal/proto';
-import type { Change } from '@shoal/store';
-
-/** The store's limits on one transaction (swarmkit's `MaxChangesPerTransaction` and `MaxTransactionBytes`). */
-const MAX_CHANGES_PER_TRANSACTION = 200;
-const MAX_TRANSACTION_BYTES = 1_572_864;
+import { MAX_CHANGES_PER_TRANSACTION, MAX_TRANSACTION_BYTES, type Change } from '@shoal/store';
 
 /** A task the scheduler writes back: placed on a node, or given a new reason why it cannot be. */
 export interface TaskWrite {

@@ -1,7 +1,6 @@
 import { errors } from '@shoal/errors';
-import { AddressPool, formatCidr, IdPool, parseCidr, SubnetPool, VXLAN_IDS } from '@shoal/ipam';
+import { AddressPool, formatCidr, IdPool, parseCidr, SubnetPool, VXLAN_IDS, VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import { Network, newId, type Cluster, type IPAMConfig, type NetworkSpec } from '@shoal/proto';
-import { VXLAN_ID_LIST_OPTION } from '../convert/network.js';
 
 
 /** A subnet a user asked for at `docker network create --subnet … [--gateway …] [--ip-range …]`. */

@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { ErrorCode, ShoalError, errors } from '@shoal/errors';
-import { cidrContains, cidrContainsAddress, parseAddress, parseCidr } from '@shoal/ipam';
+import { cidrContains, cidrContainsAddress, parseAddress, parseCidr, VXLAN_ID_LIST_OPTION } from '@shoal/ipam';
 import { type Annotations, type Driver, IPAMConfig_AddressFamily, type IPAMOptions, type Network, type NetworkSpec } from '@shoal/proto';
 import { Decoder } from './decode.js';
 import { type DockerMeta, dockerMeta, dockerTime } from './wire.js';
@@ -19,8 +19,6 @@ import { type DockerMeta, dockerMeta, dockerTime } from './wire.js';
 export const OVERLAY_DRIVER = 'overlay';
 /** The only IPAM driver: Shoal's allocator carves subnets from the cluster's address pools. */
 export const DEFAULT_IPAM_DRIVER = 'default';
-/** Driver-state option the overlay allocator records the network's VXLAN IDs in. */
-export const VXLAN_ID_LIST_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 
 /** Names the engine reserves for its local networks (runconfig `IsPreDefinedNetwork`). */
 const PREDEFINED_NETWORK_NAMES = new Set(['bridge', 'host', 'none', 'default']);
