@@ -1,7 +1,7 @@
 import type { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { errors } from '@shoal/errors';
 import { Cluster, Config, Lease, Network, Node, Secret, Service, Task } from './gen/shoal/v1/objects.js';
-import { ObjectKind, type StoreObject } from './gen/shoal/v1/store.js';
+import { ObjectKind, type StoreObject, type StoreSnapshot } from './gen/shoal/v1/store.js';
 
 /** The names of the kinds of stored object; each is also the name of its field in `StoreObject`. */
 export const objectKindNames = ['node', 'service', 'task', 'network', 'secret', 'config', 'cluster', 'lease'] as const;
@@ -104,3 +104,15 @@ export function fromStoreObject(stored: StoreObject): KindedObject {
   }
   throw errors.invalidArgument('store object holds no object');
 }
+
+/** The repeated field of `StoreSnapshot` that holds each kind. */
+export const snapshotFieldByKind = {
+  node: 'nodes',
+  service: 'services',
+  task: 'tasks',
+  network: 'networks',
+  secret: 'secrets',
+  config: 'configs',
+  cluster: 'clusters',
+  lease: 'leases',
+} as const satisfies Record<ObjectKindName, keyof StoreSnapshot>;

@@ -8,11 +8,11 @@ import {
   encodeObject,
   fromStoreObject,
   objectKindNames,
+  snapshotFieldByKind,
   toStoreObject,
   type AnyObject,
   type Duration,
   type KindedObject,
-  type ObjectKindName,
   type StoreSnapshot,
   type WatchMessage,
 } from '@shoal/proto';
@@ -94,18 +94,6 @@ export function fromWatchMessage(message: WatchMessage): Commit {
   });
   return { version: message.version.index, events };
 }
-
-/** The repeated field of `StoreSnapshot` that holds each kind. */
-const snapshotFieldByKind = {
-  node: 'nodes',
-  service: 'services',
-  task: 'tasks',
-  network: 'networks',
-  secret: 'secrets',
-  config: 'configs',
-  cluster: 'clusters',
-  lease: 'leases',
-} as const satisfies Record<ObjectKindName, keyof StoreSnapshot>;
 
 /** Target size of one Snapshot stream part: well under the 4 MiB message limit, whatever one object weighs (at most 1.5 MiB). */
 export const SNAPSHOT_PART_BYTES = 1024 * 1024;

@@ -1,5 +1,5 @@
 import { errors, type ShoalError } from '@shoal/errors';
-import { objectKindNames, type AnyObject, type ObjectKindName, type StoreSnapshot } from '@shoal/proto';
+import { objectKindNames, snapshotFieldByKind, type AnyObject, type ObjectKindName, type StoreSnapshot } from '@shoal/proto';
 import { Draft, type TransactionLimits, type WriteTx } from './draft.js';
 import { deepFreeze } from './freeze.js';
 import { CommitHistory } from './history.js';
@@ -65,17 +65,6 @@ export interface ViewAndWatch<R> {
   readonly version: bigint;
   readonly watch: Watch;
 }
-
-const snapshotFields = {
-  node: 'nodes',
-  service: 'services',
-  task: 'tasks',
-  network: 'networks',
-  secret: 'secrets',
-  config: 'configs',
-  cluster: 'clusters',
-  lease: 'leases',
-} as const satisfies Record<ObjectKindName, keyof StoreSnapshot>;
 
 type MutableTables = { -readonly [K in ObjectKindName]: Table };
 
@@ -345,7 +334,7 @@ export class MemoryStore {
   snapshot(): StoreSnapshot {
     const { version, tables } = this.#state;
     const snapshot: Record<string, unknown> = { version: { index: version } };
-    for (const kind of objectKindNames) snapshot[snapshotFields[kind]] = [...tables[kind].objects.values()];
+    for (const kind of objectKindNames) snapshot[snapshotFieldByKind[kind]] = [...tables[kind].objects.values()];
     return snapshot as unknown as StoreSnapshot;
   }
 
@@ -361,7 +350,7 @@ export class MemoryStore {
       const version = snapshot.version?.index ?? 0n;
       const tables = emptyTables() as MutableTables;
       for (const kind of objectKindNames) {
-        for (const object of snapshot[snapshotFields[kind]] as AnyObject[]) {
+        for (const object of snapshot[snapshotFieldByKind[kind]] as AnyObject[]) {
           if (tables[kind].objects.has(object.id)) {
             throw errors.invalidArgument(`snapshot holds ${kind} ${object.id} twice`, { kind, id: object.id });
           }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { ErrorCode, errors, toShoalError, type ShoalError } from '@shoal/errors';
+import { errors, httpStatusByCode, toShoalError, type ErrorCode, type ShoalError } from '@shoal/errors';
 import type { Logger } from '@shoal/runtime';
 import { parseJsonBody } from './json-body.js';
 import type { ApiReply, Router } from './router.js';
@@ -19,23 +19,13 @@ export const MAX_BODY_DEPTH = 64;
  * "update out of sequence"), so clients can tell it from a server fault.
  */
 const statusByCode: Readonly<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: 400,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  NAME_CONFLICT: 409,
-  CONFLICT: 409,
-  COMPACTED: 500,
+  ...httpStatusByCode,
   // dockerd answers swarmkit's FailedPrecondition (node rm of a manager, network in use, rollback
-  // without a previous spec, demoting the last manager) with 400.
+  // without a previous spec, demoting the last manager) and exhausted resources with 400.
   FAILED_PRECONDITION: 400,
   RESOURCE_EXHAUSTED: 400,
-  UNAUTHENTICATED: 401,
-  PERMISSION_DENIED: 403,
-  UNAVAILABLE: 503,
-  DEADLINE_EXCEEDED: 504,
-  CANCELLED: 499,
-  UNIMPLEMENTED: 501,
-  INTERNAL: 500,
+  // A watch that cannot resume is the API's problem, not the client's.
+  COMPACTED: 500,
 };
 
 /** The HTTP status an error is answered with. */
