@@ -9,7 +9,8 @@ import { LOCKED_MESSAGE } from '@shoal/raft-storage';
 export type CacheState = { readonly kind: 'connecting'; readonly error?: string } | { readonly kind: 'following' } | { readonly kind: 'locked' };
 
 const RETRY_MS = 500;
-const CATCH_UP_TIMEOUT_MS = 10_000;
+// A bulk write (tens of thousands of objects) can keep the copy seconds behind; a write it made is committed meanwhile.
+const CATCH_UP_TIMEOUT_MS = 30_000;
 
 /**
  * A local copy of the whole replicated store, taken from a Store API snapshot and kept current by

@@ -133,6 +133,8 @@ export class Draft extends TablesReader implements WriteTx {
     private readonly base: StoreState,
     readonly proposedAt: Date,
     private readonly checkNamesAtEachWrite: boolean,
+    /** Whether to count the encoded bytes written, for {@link limitExceeded}; `apply` checks no limits, so it skips the encoding. */
+    private readonly measureBytes = true,
   ) {
     super();
     this.#state = {
@@ -347,7 +349,7 @@ export class Draft extends TablesReader implements WriteTx {
     const recreated = (previous?.recreated ?? false) || (before !== undefined && current === undefined);
     const entry: WrittenObject = { kind, id, before, recreated };
     const changeCount = netChanges(entry, next).length;
-    const byteCount = next === undefined ? 0 : encodedSize(kind, next);
+    const byteCount = next === undefined || !this.measureBytes ? 0 : encodedSize(kind, next);
     this.#state = {
       tables: { ...state.tables, [kind]: replaceObject(kind, state.tables[kind], current, next) },
       written: state.written.set(key, { ...entry, changeCount, byteCount }),

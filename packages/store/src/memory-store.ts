@@ -198,7 +198,7 @@ export class MemoryStore {
           { version, storeVersion: this.#state.version },
         );
       }
-      const draft = new Draft(this.#state, transaction.proposedAt, false);
+      const draft = new Draft(this.#state, transaction.proposedAt, false, false);
       try {
         for (const precondition of transaction.preconditions) {
           if ('version' in precondition) draft.expectVersion(precondition.kind, precondition.id, precondition.version);

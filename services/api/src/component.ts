@@ -23,7 +23,14 @@ function splitHostPort(hostPort: string): { host: string; port: number } {
   return { host: hostPort.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(hostPort.slice(at + 1)) };
 }
 
+/**
+ * How long an idle keep-alive connection stays open. Node's 5 s default can close a connection that
+ * has a request waiting when a long answer held the event loop past it (the client sees a reset).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 async function listen(server: Server, target: { host: string; port: number } | string): Promise<void> {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   if (typeof target === 'string') server.listen(target);
   else server.listen(target.port, target.host);
   await once(server, 'listening');

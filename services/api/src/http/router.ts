@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export type ApiReply =
   | { readonly status: number; readonly json?: unknown; readonly headers?: Readonly<Record<string, string>> }
   | { readonly status: number; readonly text: string; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly status: number; readonly serializedJson: string; readonly headers?: Readonly<Record<string, string>> }
   | { readonly status: number; readonly stream: (response: ServerResponse, closed: AbortSignal) => Promise<void>; readonly headers?: Readonly<Record<string, string>> };
 
 /** A request as handlers see it: the path parameters, the query, the parsed body and the negotiated version. */

@@ -153,6 +153,11 @@ export function createApiHandler(options: ApiServerOptions): RequestListener {
       response.end();
       return;
     }
+    if ('serializedJson' in reply) {
+      response.writeHead(reply.status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(reply.serializedJson) });
+      response.end(reply.serializedJson);
+      return;
+    }
     if ('text' in reply) {
       response.writeHead(reply.status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(reply.text), ...reply.headers });
       response.end(reply.text);

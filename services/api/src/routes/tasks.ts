@@ -4,6 +4,7 @@ import { managerRead, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import { taskToDocker } from '../convert/task.js';
 import { parseFilters, type Filters } from '../http/filters.js';
+import { ReplyCache } from '../http/reply-cache.js';
 import type { Router } from '../http/router.js';
 
 const taskFilterKeys = ['_up-to-date', 'desired-state', 'id', 'label', 'name', 'node', 'service'] as const;
@@ -45,7 +46,7 @@ function selectTasks(tx: ReadTx, filters: Filters): Task[] {
       (wantedNodes.size === 0 || wantedNodes.has(task.nodeId)) &&
       (desired.length === 0 || desired.includes(task.desiredState)) &&
       filters.matchesPrefix('id', task.id) &&
-      filters.matchesPrefix('name', taskName(task)) &&
+      (!filters.has('name') || filters.matchesPrefix('name', taskName(task))) &&
       // A task's labels filter is its service's labels, as they were when the task was made (the service may be gone).
       filters.matchesLabels('label', task.serviceAnnotations?.labels ?? serviceOf(task.serviceId)?.spec?.annotations?.labels ?? {}) &&
       (upToDate === undefined || isUpToDate(task, serviceOf(task.serviceId)) === upToDate),
@@ -54,11 +55,14 @@ function selectTasks(tx: ReadTx, filters: Filters): Task[] {
 
 /** `/tasks`: list with every filter the CLI sends, inspect by ID or unique prefix. */
 export function taskRoutes(router: Router, context: ApiContext): void {
+  const replies = new ReplyCache();
   router.on('GET', '/tasks', async ({ query }) => {
     const filters = parseFilters(query.get('filters'));
     filters.validateKeys(taskFilterKeys);
-    const json = await managerRead(context, (tx) => selectTasks(tx, filters).map(taskToDocker));
-    return { status: 200, json };
+    const serializedJson = await managerRead(context, (tx) =>
+      replies.serialized(query.toString(), tx.version, () => selectTasks(tx, filters).map(taskToDocker)),
+    );
+    return { status: 200, serializedJson };
   });
 
   router.on('GET', '/tasks/{id}', async ({ params }) => {
