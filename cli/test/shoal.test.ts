@@ -143,7 +143,9 @@ describe('the shoal command', () => {
     expect(result.stdout).toContain('shoal stopped');
     for (const pid of [...pids, supervisorPid]) expect(isAlive(pid)).toBe(false);
     expect((await shoal('status')).code).toBe(3);
+    // Each service stopped its components itself (SIGTERM), rather than being killed.
     const log = readFileSync(join(dataDir, 'logs', 'scheduler.log'), 'utf8');
-    expect(log).toContain('skeleton: the scheduler service arrives with issue 5');
+    const entries = log.trim().split('\n').map((line) => JSON.parse(line) as { component?: string; state?: string });
+    expect(entries).toContainEqual(expect.objectContaining({ component: 'scheduler', state: 'stopped' }));
   });
 });
