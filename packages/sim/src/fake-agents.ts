@@ -1,6 +1,6 @@
 import { ErrorCode, hasCode } from '@shoal/errors';
-import { TaskState, type Task } from '@shoal/proto';
-import type { Change } from '@shoal/store';
+import { NodeStatus_State, TaskState, type Node, type Task } from '@shoal/proto';
+import { byNodeId, splitIntoTransactions, type Change } from '@shoal/store';
 import type { ClusterState } from '@shoal/store-client';
 
 /** What a fake node does with a task it is given. */
@@ -14,13 +14,14 @@ export interface FakeAgentsOptions {
   readonly batchMs?: number;
 }
 
-/** At most this many task updates per transaction (the store's 200-change limit). */
-const MAX_CHANGES = 200;
+const isDown = (node: Node | undefined) => node?.status?.state === NodeStatus_State.DOWN;
+
 
 /**
  * Agents that run no containers: they report the tasks assigned to their nodes as running (or
  * failed, or complete, as told) and stop tasks the orchestrator wants shut down, writing task status
  * the way the dispatcher does for real agents (batched, by the version read, moving forward only).
+ * The agent of a node that is DOWN reports nothing until the node is back, as a lost host cannot.
  * For simulations and benchmarks of the control plane.
  */
 export class FakeAgents {
@@ -44,7 +45,13 @@ export class FakeAgents {
   async run(signal: AbortSignal): Promise<void> {
     const unsubscribe = this.#state.subscribe((commit) => {
       if (commit.events.length === 0) this.#state.view((tx) => tx.list('task').forEach((task) => this.#dirty.add(task.id)));
-      for (const event of commit.events) if (event.kind === 'task' && event.action !== 'delete') this.#dirty.add(event.object.id);
+      for (const event of commit.events) {
+        if (event.kind === 'task' && event.action !== 'delete') this.#dirty.add(event.object.id);
+        // A node that is back catches up on what its tasks were told while it was down.
+        if (event.kind === 'node' && event.action === 'update' && !isDown(event.object)) {
+          this.#state.view((tx) => tx.find('task', byNodeId(event.object.id)).forEach((task) => this.#dirty.add(task.id)));
+        }
+      }
       this.#schedule();
     });
     this.#state.view((tx) => tx.list('task').forEach((task) => this.#dirty.add(task.id)));
@@ -77,12 +84,12 @@ export class FakeAgents {
     const changes = this.#state.view((tx) =>
       ids.flatMap((id) => {
         const task = tx.get('task', id);
-        const next = task === undefined ? undefined : this.#next(task);
+        // A node that is down has no agent to report anything.
+        const next = task === undefined || isDown(tx.get('node', task.nodeId)) ? undefined : this.#next(task);
         return next === undefined ? [] : [{ action: 'update', kind: 'task', object: next } as Change];
       }),
     );
-    for (let start = 0; start < changes.length; start += MAX_CHANGES) {
-      const batch = changes.slice(start, start + MAX_CHANGES);
+    for (const batch of splitIntoTransactions(changes)) {
       try {
         await this.#state.commit({ changes: batch });
       } catch (err) {

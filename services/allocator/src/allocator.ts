@@ -75,6 +75,8 @@ export class Allocator {
   /** Set during a pass when a record sync freed something or opened an address space. */
   #capacityGained = false;
   #seenVersion = 0n;
+  /** After losing a race: the version the view must show (the winner's write) before planning again on it. */
+  #awaitedVersion = 0n;
   #running = false;
   #passing = false;
   #backOff = false;
@@ -100,6 +102,11 @@ export class Allocator {
       while (!signal.aborted) {
         if (!this.#hasWork()) {
           this.#releaseIdleWaiters();
+          await this.#nextWake(signal);
+          continue;
+        }
+        if (this.#state.version < this.#awaitedVersion) {
+          // Planning again on a view without the write that won would only lose again.
           await this.#nextWake(signal);
           continue;
         }
@@ -386,8 +393,11 @@ export class Allocator {
     // CONFLICT or NOT_FOUND: another writer changed or removed one of the objects first. Anything else
     // (the store unreachable, a limit) is worth a pause before trying again.
     const raced = error.code === ErrorCode.Conflict || error.code === ErrorCode.NotFound;
-    if (raced) this.#log.debug({ err: error, changes: transaction.length }, 'an object changed under the allocator; planning again');
-    else {
+    if (raced) {
+      this.#log.debug({ err: error, changes: transaction.length }, 'an object changed under the allocator; planning again once the view shows it');
+      const held = error.details['version'];
+      if (held !== undefined && BigInt(String(held)) > this.#awaitedVersion) this.#awaitedVersion = BigInt(String(held));
+    } else {
       this.#log.warn({ err: error, changes: transaction.length }, 'could not write allocations; trying again');
       this.#backOff = true;
     }

@@ -5,9 +5,7 @@ import { newId } from '@shoal/proto';
 import { createLogger, loadConfigOrExit, runProcess, type Component } from '@shoal/runtime';
 import { createStoreClient, holdLease, StoreMirror } from '@shoal/store-client';
 import { orchestratorConfig } from './config.js';
-import { Orchestrator } from './orchestrator.js';
-import { newTask } from './task-factory.js';
-import { Updater } from './update/updater.js';
+import { orchestrate } from './orchestration.js';
 
 const config = loadConfigOrExit(orchestratorConfig, 'orchestrator');
 const log = createLogger({ service: 'orchestrator', level: config.logLevel });
@@ -36,12 +34,7 @@ const components: Component[] = [
           await sleep(CATCH_UP_RETRY_MS, undefined, { signal: leadership.lost }).catch(() => undefined);
           return;
         }
-        const updater = new Updater({ state: mirror, fence: leadership.fence, log: componentLog, newTask });
-        try {
-          await new Orchestrator({ state: mirror, fence: leadership.fence, log: componentLog, updater }).run(leadership.lost);
-        } finally {
-          await updater.stop();
-        }
+        await orchestrate({ state: mirror, fence: leadership.fence, log: componentLog }, leadership.lost);
       });
     },
   },

@@ -32,6 +32,7 @@ interface ScenarioOptions {
   update?: Partial<UpdateConfig>;
   rollback?: Partial<UpdateConfig>;
   fence?: Precondition;
+  onFenced?: () => void;
   /** How long an agent takes to stop a task (its stop grace period, say). @default 0 */
   stopDelayMs?: number;
   log?: Logger;
@@ -62,6 +63,7 @@ class Scenario {
     this.updater = new Updater({
       state: options.updaterState?.(this.state) ?? this.state,
       fence: options.fence,
+      onFenced: options.onFenced,
       clock: () => new Date(this.clock.now()),
       timers: this.clock,
       log: options.log ?? captureLogs().log,
@@ -610,9 +612,10 @@ describe('fencing', () => {
     expect(writes.filter((write) => !write.preconditions?.some((precondition) => isDeepStrictEqual(precondition, fence)))).toEqual([]);
   });
 
-  it('makes no change once its fence is stale: the first write fails and the rollout ends with the conflict logged', async () => {
+  it('makes no change once its fence is stale: the first write fails, the rollout ends and the orchestrator is told to stop', async () => {
     const { log, entries } = captureLogs();
-    const s = start({ fence: { ...fence, leaseEpoch: 1n }, log });
+    let fencedOff = 0;
+    const s = start({ fence: { ...fence, leaseEpoch: 1n }, log, onFenced: () => fencedOff++ });
     const before = s.liveTasks();
     await s.deploy(withImage('app:2'));
     const deployed = s.state.version;
@@ -621,6 +624,7 @@ describe('fencing', () => {
     expect(s.state.version).toBe(deployed);
     expect(s.liveTasks()).toEqual(before);
     expect(s.service().updateStatus).toBeUndefined();
-    expect(entries).toContainEqual(expect.objectContaining({ level: 'error', serviceId: SERVICE_ID, err: expect.objectContaining({ code: ErrorCode.Conflict }) }));
+    expect(fencedOff).toBe(1);
+    expect(entries).toContainEqual(expect.objectContaining({ level: 'warn', serviceId: SERVICE_ID, msg: expect.stringContaining('fenced off') }));
   });
 });

@@ -1,3 +1,4 @@
+import { ErrorCode, hasCode } from '@shoal/errors';
 import type { Service, Task } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
 import type { Precondition } from '@shoal/store';
@@ -22,6 +23,8 @@ export interface UpdaterOptions {
   state: ClusterState;
   /** Added to the preconditions of every write: the orchestrator's lease fence. */
   fence?: Precondition;
+  /** Called when a write fails its fence: another instance leads now, and this one must stop. */
+  onFenced?: () => void;
   /** Timestamps the update status and tells how long a replacement has been running. @default the system clock */
   clock?: () => Date;
   log: Logger;
@@ -55,11 +58,13 @@ function sleepOn(timers: Timers): Sleep {
 export class Updater implements ServiceUpdater {
   readonly #context: RolloutContext;
   readonly #log: Logger;
+  readonly #onFenced: (() => void) | undefined;
   readonly #rollouts = new Map<string, { readonly rollout: Rollout; readonly done: Promise<void> }>();
   #stopped = false;
 
   constructor(options: UpdaterOptions) {
     this.#log = options.log.child({ module: 'orchestrator/update' });
+    this.#onFenced = options.onFenced;
     this.#context = {
       state: options.state,
       fence: options.fence,
@@ -78,7 +83,14 @@ export class Updater implements ServiceUpdater {
     const rollout = new Rollout(service, slots, this.#context);
     const done = (current?.done ?? Promise.resolve())
       .then(() => rollout.run())
-      .catch((err: unknown) => this.#log.error({ serviceId: service.id, err }, 'rollout failed; the next reconciliation starts it again'))
+      .catch((err: unknown) => {
+        if (hasCode(err, ErrorCode.Conflict) && err.details['kind'] === 'lease') {
+          this.#log.warn({ serviceId: service.id, err: err.message }, 'a rollout write was fenced off: another instance holds the lease now');
+          this.#onFenced?.();
+          return;
+        }
+        this.#log.error({ serviceId: service.id, err }, 'rollout failed; the next reconciliation starts it again');
+      })
       .finally(() => {
         if (this.#rollouts.get(service.id)?.rollout === rollout) this.#rollouts.delete(service.id);
       });
