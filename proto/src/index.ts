@@ -16,3 +16,4 @@ export * from './task-state.js';
 export * from './identity.js';
 export * from './naming.js';
 export * from './kinds.js';
+export * from './service-revisions.js';

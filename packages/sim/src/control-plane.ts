@@ -4,6 +4,8 @@ import { orchestrate } from '@shoal/orchestrator/control';
 import {
   Lease,
   newId,
+  newService,
+  serviceWithSpec,
   NodeSpec,
   NodeStatus,
   NodeStatus_State,
@@ -26,12 +28,10 @@ import { FakeAgents, type FakeAgentsOptions } from './fake-agents.js';
 import { ComponentLink, type WriteTally } from './component-link.js';
 import { startTrailingMirror } from './trailing-mirror.js';
 import {
-  createdService,
   defaultCluster,
   overlayNetwork,
   readyWorker,
   scaledSpec,
-  updatedService,
   type NodeOptions,
   type PartialOf,
 } from './swarm-objects.js';
@@ -274,14 +274,14 @@ export class ControlPlane implements AsyncDisposable {
 
   /** Creates a service (`docker service create`). */
   async createService(spec: PartialOf<typeof ServiceSpec>): Promise<Service> {
-    const service = createdService(ServiceSpec.fromPartial(spec), this.now());
+    const service = newService(ServiceSpec.fromPartial(spec), this.now());
     await this.#create([{ kind: 'service', object: service }]);
     return service;
   }
 
   /** Updates a service's spec (`docker service update`): `change` gets the current spec and returns the new one. */
   updateService(serviceId: string, change: (spec: ServiceSpec) => PartialOf<typeof ServiceSpec>): Promise<Service> {
-    return this.#rewrite('service', serviceId, (service) => updatedService(service, ServiceSpec.fromPartial(change(service.spec ?? ServiceSpec.fromPartial({}))), this.now()));
+    return this.#rewrite('service', serviceId, (service) => serviceWithSpec(service, ServiceSpec.fromPartial(change(service.spec ?? ServiceSpec.fromPartial({}))), this.now()));
   }
 
   /** `docker service scale`: a spec update with the new replica count. */

@@ -8,13 +8,11 @@ export { ComponentLink, type WriteTally } from './component-link.js';
 export { ControlPlane, OWNS_EVERY_SERVICE, type ComponentName, type ControlPlaneOptions, type ServiceOwnership } from './control-plane.js';
 export { FakeAgents, type FakeAgentsOptions, type TaskOutcome } from './fake-agents.js';
 export {
-  createdService,
   defaultCluster,
   overlayNetwork,
   readyWorker,
   scaledSpec,
   SWARM_DEFAULTS,
-  updatedService,
   type NodeOptions,
   type PartialOf,
 } from './swarm-objects.js';

@@ -7,9 +7,7 @@ import {
   NodeSpec_Availability,
   NodeSpec_Membership,
   NodeStatus_State,
-  Service,
   ServiceSpec,
-  type JobStatus,
 } from '@shoal/proto';
 import { durationOfMs } from '@shoal/store-client';
 
@@ -79,50 +77,6 @@ export function readyWorker(hostname: string, options: NodeOptions = {}): Node {
       resources: options.resources ?? SWARM_DEFAULTS.nodeResources,
     },
     status: { state: NodeStatus_State.READY },
-  });
-}
-
-/*
- * The service writes below copy services/api's rules (`src/routes/services.ts`) rather than import
- * the api: the simulation must store exactly what the api would, and the control loops depend on
- * nothing else of it.
- */
-
-/** A job's run record as the api starts it; none for a service that is not a job. */
-function newJobStatus(spec: ServiceSpec, iteration: bigint, now: Date): JobStatus | undefined {
-  if (spec.replicatedJob === undefined && spec.globalJob === undefined) return undefined;
-  return { jobIteration: { index: iteration }, lastExecution: now };
-}
-
-/**
- * The version a new spec gets: above both the current and the previous one, so that a version is
- * never reused, even after a rollback (the updater takes equal versions to mean equal specs).
- */
-function nextSpecVersion(service: Service): bigint {
-  const current = service.specVersion?.index ?? 0n;
-  const previous = service.previousSpecVersion?.index ?? 0n;
-  return (current > previous ? current : previous) + 1n;
-}
-
-/** A service as `POST /services/create` stores it: spec version 1 and, for a job, its first run. */
-export function createdService(spec: ServiceSpec, now: Date): Service {
-  return Service.fromPartial({ id: newId(), spec, specVersion: { index: 1n }, jobStatus: newJobStatus(spec, 0n, now) });
-}
-
-/**
- * `service` as `POST /services/{id}/update` stores it with `spec`: a new spec version, the old spec
- * kept as the previous one (what a rollback returns to), the update status cleared (a paused update
- * resumes) and, for a job, a new run.
- */
-export function updatedService(service: Service, spec: ServiceSpec, now: Date): Service {
-  return Service.fromPartial({
-    ...service,
-    spec,
-    specVersion: { index: nextSpecVersion(service) },
-    previousSpec: service.spec,
-    previousSpecVersion: service.specVersion,
-    updateStatus: undefined,
-    jobStatus: newJobStatus(spec, (service.jobStatus?.jobIteration?.index ?? 0n) + 1n, now),
   });
 }
 

@@ -2,13 +2,14 @@ import { ErrorCode, errors, hasCode } from '@shoal/errors';
 import {
   NodeStatus_State,
   PortConfig_PublishMode,
-  Service,
   TaskState,
-  UpdateStatus_UpdateState,
-  newId,
   type PortConfig,
   type ServiceSpec,
   type Task,
+  newService,
+  serviceRolledBack,
+  serviceWithSpec,
+  type Service,
 } from '@shoal/proto';
 import { byServiceId, type ReadTx } from '@shoal/store';
 import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
@@ -105,24 +106,6 @@ function downNodesIn(tx: ReadTx): Set<string> {
   return new Set(tx.list('node').filter((node) => node.status?.state === NodeStatus_State.DOWN).map((node) => node.id));
 }
 
-/**
- * The version a new spec gets: above both the current and the previous one. The highest version a
- * service ever had is always one of those two (an update keeps the old spec as previous, a rollback
- * swaps them), so a version is never reused, even after a rollback: the updater takes equal versions
- * to mean equal specs.
- */
-function nextSpecVersion(service: Service): bigint {
-  const current = service.specVersion?.index ?? 0n;
-  const previous = service.previousSpecVersion?.index ?? 0n;
-  return (current > previous ? current : previous) + 1n;
-}
-
-/** A job's run record as swarmkit starts it (`JobIteration`, `LastExecution` now); none for other modes. */
-function newJobStatus(spec: ServiceSpec, iteration: bigint): Service['jobStatus'] {
-  if (spec.replicatedJob === undefined && spec.globalJob === undefined) return undefined;
-  return { jobIteration: { index: iteration }, lastExecution: new Date() };
-}
-
 const nameConflict = (name: string) => errors.alreadyExists(`name conflicts with an existing object: service ${name} already exists`);
 
 /** `/services`: create with defaults, list (with `status`), inspect (with `insertDefaults`), update and rollback, remove. */
@@ -136,7 +119,7 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
       if (name !== '' && tx.list('service').some((other) => other.spec?.annotations?.name === name)) throw nameConflict(name);
       const spec = resolveReferences(tx, requested);
       requirePortsFree(tx, spec, undefined);
-      return Service.fromPartial({ id: newId(), spec, specVersion: { index: 1n }, jobStatus: newJobStatus(spec, 0n) });
+      return newService(spec, new Date());
     });
     await commit(context, [{ action: 'create', kind: 'service', object: service }]).catch((err: unknown) => {
       if (hasCode(err, ErrorCode.NameConflict)) throw nameConflict(name);
@@ -187,29 +170,12 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
       requireCurrent('service', service.id, service.meta?.version?.index, version);
       if (rollback) {
         if (service.previousSpec === undefined) throw errors.failedPrecondition(`service ${service.id} does not have a previous spec`);
-        return Service.fromPartial({
-          ...service,
-          spec: service.previousSpec,
-          specVersion: service.previousSpecVersion,
-          previousSpec: service.spec,
-          previousSpecVersion: service.specVersion,
-          updateStatus: { state: UpdateStatus_UpdateState.ROLLBACK_STARTED, startedAt: new Date(), message: 'manually requested rollback' },
-        });
+        return serviceRolledBack({ ...service, previousSpec: service.previousSpec }, new Date());
       }
       const spec = resolveReferences(tx, requested!);
       if (service.spec !== undefined) validateServiceSpecUpdate(service.spec, spec);
       requirePortsFree(tx, spec, service.id);
-      return Service.fromPartial({
-        ...service,
-        spec,
-        specVersion: { index: nextSpecVersion(service) },
-        previousSpec: service.spec,
-        previousSpecVersion: service.specVersion,
-        // A new update starts afresh; the orchestrator reports its progress.
-        updateStatus: undefined,
-        // Updating a job runs it again, as a new iteration.
-        jobStatus: newJobStatus(spec, (service.jobStatus?.jobIteration?.index ?? 0n) + 1n),
-      });
+      return serviceWithSpec(service, spec, new Date());
     });
     await commit(context, [{ action: 'update', kind: 'service', object: updated }]);
     return { status: 200, json: { Warnings: null } };
