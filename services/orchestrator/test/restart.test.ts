@@ -17,7 +17,6 @@ async function runningWeb(restart: PartialOf<typeof TaskSpec> = {}): Promise<Tes
 }
 
 /** The service's tasks as [id-or-'new', desired state name], oldest first. */
-/** Each task's ID and desired state; replacements (fresh random IDs) show as `new`, seeded tasks as t1, t2, …. */
 function desiredStates(cluster: TestCluster, serviceId = 'web'): [string, string][] {
   return cluster.tasks(serviceId).map(({ id, desiredState }) => [/^t\d+$/.test(id) ? id : 'new', TaskState[desiredState] ?? '']);
 }
