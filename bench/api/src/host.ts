@@ -1,23 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, ShoalError, errors } from '@shoal/errors';
+import { errors } from '@shoal/errors';
 import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
-import { createTestPki, freeLoopbackPort, startNatsServer, type NatsServer } from '@shoal/testkit';
+import { createTestPki, freeLoopbackPort, ServiceProcess, startNatsServer, type NatsServer } from '@shoal/testkit';
 
 /** The built services, exactly what `shoal up` runs on a manager host. */
 const RAFT_MAIN = fileURLToPath(import.meta.resolve('@shoal/raft'));
 const API_MAIN = fileURLToPath(import.meta.resolve('@shoal/api'));
 
-/** How long a service may take to report ready: the raft replica first elects itself, the api then takes a snapshot. */
-const READY_TIMEOUT_MS = 60_000;
-/** After SIGTERM, how long a service may take to shut down (the api's own grace is 10 s) before it is killed. */
-const STOP_TIMEOUT_MS = 15_000;
-/** Enough of a service's log to explain a failure without flooding the report. */
-const LOG_TAIL_CHARS = 4_000;
 
 /**
  * A raft tick of 100 ms, as services/api's tests use: a single replica elects itself after 10 ticks,
@@ -40,66 +33,6 @@ export async function stopAllHosts(): Promise<void> {
  */
 function baseEnvironment(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHOAL_') && name !== 'NODE_OPTIONS'));
-}
-
-/** One service process, logging to a file, ready when it says so over IPC (as `shoal up` waits for it). */
-class ServiceProcess {
-  #stopping = false;
-
-  private constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    readonly logFile: string,
-    readonly endpoints: Readonly<Record<string, string>>,
-  ) {}
-
-  static async start(name: string, main: string, env: NodeJS.ProcessEnv, logFile: string, nodeFlags: readonly string[] = []): Promise<ServiceProcess> {
-    const log = openSync(logFile, 'a', 0o600);
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, [...nodeFlags, main], { env, stdio: ['ignore', log, log, 'ipc'] });
-    } finally {
-      closeSync(log);
-    }
-    const tail = () => readFileSync(logFile, 'utf8').slice(-LOG_TAIL_CHARS);
-    try {
-      const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new ShoalError(ErrorCode.DeadlineExceeded, `${name} did not report ready within ${READY_TIMEOUT_MS} ms:\n${tail()}`)), READY_TIMEOUT_MS);
-        child.on('message', (message: { type?: string; endpoints?: Record<string, string> }) => {
-          if (message.type !== 'shoal.ready') return;
-          clearTimeout(timer);
-          resolve(message.endpoints ?? {});
-        });
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          reject(errors.unavailable(`${name} exited (${code ?? signal}) before it was ready:\n${tail()}`));
-        });
-      });
-      return new ServiceProcess(name, child, logFile, endpoints);
-    } catch (err) {
-      child.kill('SIGKILL');
-      throw err;
-    }
-  }
-
-  /** Why the process ended without the bench stopping it, with the end of its log; undefined while it runs. */
-  get unexpectedExit(): string | undefined {
-    const { exitCode, signalCode } = this.child;
-    if (this.#stopping || (exitCode === null && signalCode === null)) return undefined;
-    return `${this.name} exited (${exitCode ?? signalCode}):\n${readFileSync(this.logFile, 'utf8').slice(-LOG_TAIL_CHARS)}`;
-  }
-
-  /** SIGTERM, so the service shuts down as it would under `shoal down` (and a CPU profile is written); SIGKILL if it hangs. */
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    const { child } = this;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(killer);
-  }
 }
 
 /** How the api process of a {@link BenchHost} runs. */

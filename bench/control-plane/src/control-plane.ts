@@ -6,7 +6,7 @@ import { errors } from '@shoal/errors';
 import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
 import { createTestPki, freeLoopbackPort, startNatsServer, type NatsServer } from '@shoal/testkit';
-import { ServiceProcess } from './service-process.js';
+import { ServiceProcess } from '@shoal/testkit';
 
 /** The manager services the bench runs. */
 export const SERVICE_NAMES = ['raft', 'orchestrator', 'allocator', 'scheduler'] as const;

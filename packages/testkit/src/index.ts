@@ -39,3 +39,4 @@ export {
   type TestCertificateSubject,
   type TestPki,
 } from './test-pki.js';
+export { ServiceProcess } from './service-process.js';

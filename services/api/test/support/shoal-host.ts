@@ -1,45 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
-import { createTestPki, freeLoopbackPort, startNatsServer, type NatsServer } from '@shoal/testkit';
+import { createTestPki, freeLoopbackPort, ServiceProcess, startNatsServer, type NatsServer } from '@shoal/testkit';
 
 const mainOf = (service: string) => fileURLToPath(new URL(`../../../${service}/dist/main.js`, import.meta.url));
 
 /** One process of the host, started like `shoal up` starts it: ready when it says so over IPC. */
-async function startService(name: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; endpoints: Record<string, string> }> {
+function startService(name: string, env: NodeJS.ProcessEnv, logFile: string): Promise<ServiceProcess> {
   const main = mainOf(name);
   if (!existsSync(main)) throw new Error(`${main} is missing: build the workspace (npx turbo run build) first`);
-  const log = openSync(logFile, 'a', 0o600);
-  let child: ChildProcess;
-  try {
-    child = spawn(process.execPath, [main], { env, stdio: ['ignore', log, log, 'ipc'] });
-  } finally {
-    closeSync(log);
-  }
-  const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not report ready:\n${readFileSync(logFile, 'utf8')}`)), 60_000);
-    child.on('message', (message: { type?: string; endpoints?: Record<string, string> }) => {
-      if (message.type !== 'shoal.ready') return;
-      clearTimeout(timer);
-      resolve(message.endpoints ?? {});
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${readFileSync(logFile, 'utf8')}`));
-    });
-  });
-  return { child, endpoints };
-}
-
-async function stopService(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
+  return ServiceProcess.start(name, main, env, logFile);
 }
 
 /**
@@ -56,17 +29,15 @@ export class ShoalHost implements AsyncDisposable {
     readonly apiDataDir: string,
     /** The manager identity and the raft replica's address, for a test that writes to the store as another component would. */
     readonly store: { readonly address: string; readonly tls: { ca: string; cert: string; key: string } },
-    private readonly children: ChildProcess[],
+    private readonly children: ServiceProcess[],
     private readonly nats: NatsServer,
     private readonly raftStart: { env: NodeJS.ProcessEnv; logFile: string },
   ) {}
 
   /** Stops the raft replica (SIGTERM) and starts it again on the same data, as a host restart would. */
   async restartRaft(): Promise<void> {
-    const [raft] = this.children;
-    if (raft !== undefined) await stopService(raft);
-    const restarted = await startService('raft', this.raftStart.env, this.raftStart.logFile);
-    this.children[0] = restarted.child;
+    await this.children[0]?.stop();
+    this.children[0] = await startService('raft', this.raftStart.env, this.raftStart.logFile);
   }
 
   /** A Store API client with the host's manager identity; close it when done. */
@@ -87,7 +58,7 @@ export class ShoalHost implements AsyncDisposable {
   static async start(options: { apiTls?: boolean } = {}): Promise<ShoalHost> {
     const root = mkdtempSync(join(tmpdir(), 'shoal-api-test-'));
     const nats = await startNatsServer();
-    const children: ChildProcess[] = [];
+    const children: ServiceProcess[] = [];
     try {
       const { ca } = createTestPki();
       const identity = ca.issue({ cn: 'api-test-manager', ou: 'swarm-manager', o: 'api-test', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
@@ -105,7 +76,7 @@ export class ShoalHost implements AsyncDisposable {
         logFile: join(root, 'raft.log'),
       };
       const raft = await startService('raft', raftStart.env, raftStart.logFile);
-      children.push(raft.child);
+      children.push(raft);
       const apiDataDir = join(root, 'api');
       const socketPath = join(root, 'docker.sock');
       const apiTlsEnv: NodeJS.ProcessEnv = {};
@@ -133,13 +104,13 @@ export class ShoalHost implements AsyncDisposable {
         },
         join(root, 'api.log'),
       );
-      children.push(api.child);
+      children.push(api);
       const dockerHost = api.endpoints['docker'];
       if (dockerHost === undefined) throw new Error('the api reported ready without a docker endpoint');
       const store = { address: `127.0.0.1:${raftPort}`, tls: { ca: tls.SHOAL_TLS_CA, cert: tls.SHOAL_TLS_CERT, key: tls.SHOAL_TLS_KEY } };
       return new ShoalHost(root, dockerHost, socketPath, raftDataDir, apiDataDir, store, children, nats, raftStart);
     } catch (err) {
-      await Promise.all(children.map(stopService));
+      await Promise.all(children.map((child) => child.stop()));
       await nats.stop();
       rmSync(root, { recursive: true, force: true });
       throw err;
@@ -166,7 +137,7 @@ export class ShoalHost implements AsyncDisposable {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.children].reverse().map(stopService));
+    await Promise.all([...this.children].reverse().map((child) => child.stop()));
     await this.nats.stop();
     rmSync(this.root, { recursive: true, force: true });
   }

@@ -12,9 +12,10 @@ const LOG_TAIL_CHARS = 4_000;
 const WARNING_LEVELS = new Set<unknown>(['warn', 'error', 'fatal', 40, 50, 60]);
 
 /**
- * One service process (`node <main>`), its output in a log file, ready when it says so over IPC as
- * `shoal up` waits for it. It notes an exit the bench did not ask for, so a run can report a crash
- * rather than time out on it. Services stop by themselves when the bench dies (their IPC channel closes).
+ * One Shoal service process (`node <main>`) for tests and benchmarks, its output in a log file,
+ * ready when it says so over IPC as `shoal up` waits for it, with the endpoints it announced. It
+ * notes an exit nobody asked for, so a caller can report a crash rather than time out on it.
+ * Services stop by themselves when their parent dies (their IPC channel closes).
  */
 export class ServiceProcess {
   #stopping = false;
@@ -23,6 +24,8 @@ export class ServiceProcess {
     readonly name: string,
     readonly child: ChildProcess,
     readonly logFile: string,
+    /** What the process serves, from its ready message (e.g. `docker: tcp://127.0.0.1:2375`). */
+    readonly endpoints: Readonly<Record<string, string>>,
   ) {}
 
   /** Spawns `node [nodeFlags] main` with `env` and resolves once it reports `shoal.ready`. */
@@ -34,21 +37,21 @@ export class ServiceProcess {
     } finally {
       closeSync(log);
     }
-    const service = new ServiceProcess(name, child, logFile);
+    const logTail = () => readFileSync(logFile, 'utf8').slice(-LOG_TAIL_CHARS);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new ShoalError(ErrorCode.DeadlineExceeded, `${name} did not report ready within ${READY_TIMEOUT_MS} ms:\n${service.logTail()}`)), READY_TIMEOUT_MS);
-        child.on('message', (message: { type?: string }) => {
+      const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new ShoalError(ErrorCode.DeadlineExceeded, `${name} did not report ready within ${READY_TIMEOUT_MS} ms:\n${logTail()}`)), READY_TIMEOUT_MS);
+        child.on('message', (message: { type?: string; endpoints?: Record<string, string> }) => {
           if (message.type !== 'shoal.ready') return;
           clearTimeout(timer);
-          resolve();
+          resolve(message.endpoints ?? {});
         });
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
-          reject(errors.unavailable(`${name} exited (${code ?? signal}) before it was ready:\n${service.logTail()}`));
+          reject(errors.unavailable(`${name} exited (${code ?? signal}) before it was ready:\n${logTail()}`));
         });
       });
-      return service;
+      return new ServiceProcess(name, child, logFile, endpoints);
     } catch (err) {
       child.kill('SIGKILL');
       throw err;
@@ -60,7 +63,7 @@ export class ServiceProcess {
     return this.child.pid!;
   }
 
-  /** Why the process ended without the bench stopping it, with the end of its log; undefined while it runs. */
+  /** Why the process ended without being stopped, with the end of its log; undefined while it runs. */
   get unexpectedExit(): string | undefined {
     const { exitCode, signalCode } = this.child;
     if (this.#stopping || (exitCode === null && signalCode === null)) return undefined;
