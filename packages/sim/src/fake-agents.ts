@@ -32,6 +32,8 @@ export class FakeAgents {
   #dirty = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
+  /** The first write that failed for a reason other than a lost race; `run` rejects with it. */
+  #failure: unknown;
   readonly #failures: Set<string> = new Set();
 
   constructor(state: ClusterState, options: FakeAgentsOptions = {}) {
@@ -41,7 +43,7 @@ export class FakeAgents {
     this.#batchMs = options.batchMs ?? 10;
   }
 
-  /** Follows the store until `signal` aborts. */
+  /** Follows the store until `signal` aborts; rejects then with the first write that failed other than by a lost race. */
   async run(signal: AbortSignal): Promise<void> {
     const unsubscribe = this.#state.subscribe((commit) => {
       if (commit.events.length === 0) this.#state.view((tx) => tx.list('task').forEach((task) => this.#dirty.add(task.id)));
@@ -60,6 +62,7 @@ export class FakeAgents {
     unsubscribe();
     clearTimeout(this.#timer);
     await this.#writing;
+    if (this.#failure !== undefined) throw this.#failure;
   }
 
   /** Makes the container of a running task exit with `exitCode` (as `docker rm -f` gives 137). */
@@ -74,7 +77,8 @@ export class FakeAgents {
     if (this.#timer !== undefined || this.#dirty.size === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#writing = this.#writing.then(() => this.#flush());
+      // Kept, not thrown: a rejection here would have no handler until `run` ends.
+      this.#writing = this.#writing.then(() => this.#flush()).catch((err: unknown) => void (this.#failure ??= err));
     }, this.#batchMs);
   }
 
