@@ -108,6 +108,20 @@ export class StoreMirror implements ClusterState {
     });
   }
 
+  /**
+   * Starts following the store ({@link run}) and returns that run together with a promise that
+   * resolves once the first snapshot is in (or `signal` aborts): what a component waits for before it
+   * acts on the view.
+   */
+  follow(signal: AbortSignal): { following: Promise<void>; snapshotTaken: Promise<void> } {
+    let taken!: () => void;
+    const snapshotTaken = new Promise<void>((resolve) => {
+      taken = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    return { following: this.run(signal, () => taken()), snapshotTaken };
+  }
+
   /** Follows the store until `signal` aborts; calls `ready` once the first snapshot is in (or the store is found locked). */
   async run(signal: AbortSignal, ready: () => void): Promise<void> {
     let readyCalled = false;

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { newId } from '@shoal/proto';
-import { createLogger, loadConfigOrExit, runProcess, untilAborted, type Component } from '@shoal/runtime';
+import { createLogger, loadConfigOrExit, runProcess, type Component } from '@shoal/runtime';
 import { createStoreClient, holdLease, StoreMirror } from '@shoal/store-client';
 import { Allocator } from './allocator.js';
 import { allocatorConfig } from './config.js';
@@ -18,12 +18,9 @@ const allocator: Component = {
   async run({ signal, ready, log: componentLog }) {
     // Ready means running: the allocator serves nothing, and a standby is as ready as the leader.
     ready();
-    let following = Promise.resolve();
-    const firstSnapshot = new Promise<void>((resolve) => {
-      following = mirror.run(signal, resolve);
-    });
     // Compete for the lease only with a copy of the store to allocate from.
-    await Promise.race([firstSnapshot, untilAborted(signal)]);
+    const { following, snapshotTaken } = mirror.follow(signal);
+    await snapshotTaken;
     if (!signal.aborted) {
       await holdLease({ api: store, name: 'allocator', holder: instance, ttlMs: config.leaseTtlMs, log: componentLog }, signal, async (leadership) => {
         // Allocating on a view without the previous leader's last writes could hand out an address twice.

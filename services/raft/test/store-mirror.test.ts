@@ -34,6 +34,19 @@ describe('StoreMirror', () => {
     await following;
   });
 
+  it('follow() resolves once the first snapshot is in, and the view answers from then on', async () => {
+    await using api = await startStoreApi();
+    const client = api.client();
+    await client.commit({ changes: [{ action: 'create', kind: 'network', object: network('net-1', 'one') }] });
+    const mirror = new StoreMirror(client, quietLog());
+    const stop = new AbortController();
+    const { following, snapshotTaken } = mirror.follow(stop.signal);
+    await snapshotTaken;
+    expect(mirror.view((tx) => tx.list('network').map((object) => object.id))).toEqual(['net-1']);
+    stop.abort();
+    await following;
+  });
+
   it('refuses reads before its first snapshot, naming why', () => {
     const mirror = new StoreMirror({} as never, quietLog());
     expect(() => mirror.view((tx) => tx.list('node'))).toThrow(expect.objectContaining({ code: ErrorCode.Unavailable }));

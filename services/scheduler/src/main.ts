@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { busComponent } from '@shoal/bus';
 import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { newId } from '@shoal/proto';
-import { createLogger, loadConfigOrExit, runProcess, untilAborted, type Component } from '@shoal/runtime';
+import { createLogger, loadConfigOrExit, runProcess, type Component } from '@shoal/runtime';
 import { createStoreClient, StoreMirror } from '@shoal/store-client';
 import { schedulerConfig } from './config.js';
 import { Membership } from './membership.js';
@@ -21,11 +21,8 @@ const scheduler: Component = {
   async run({ signal, ready, log: componentLog }) {
     // Ready means running: the scheduler serves nothing.
     ready();
-    let following = Promise.resolve();
-    const firstSnapshot = new Promise<void>((resolve) => {
-      following = mirror.run(signal, resolve);
-    });
-    await Promise.race([firstSnapshot, untilAborted(signal)]);
+    const { following, snapshotTaken } = mirror.follow(signal);
+    await snapshotTaken;
     if (!signal.aborted) {
       if (bus === undefined) componentLog.warn('SHOAL_NATS_URL is not set: this instance places the tasks of every service');
       const membership =
