@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errors } from '@shoal/errors';
-import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
-import { createTestPki, freeLoopbackPort, ServiceProcess, startNatsServer, type NatsServer } from '@shoal/testkit';
+import { createTestPki, freeLoopbackPort, ServiceProcess, serviceEnvironment, startNatsServer, writeManagerIdentity, type NatsServer } from '@shoal/testkit';
 
 /** The built services, exactly what `shoal up` runs on a manager host. */
 const RAFT_MAIN = fileURLToPath(import.meta.resolve('@shoal/raft'));
@@ -25,14 +25,6 @@ const runningHosts = new Set<BenchHost>();
 /** Stops every host still running: what an interrupted bench does before it exits. */
 export async function stopAllHosts(): Promise<void> {
   await Promise.all([...runningHosts].map((host) => host.stop()));
-}
-
-/**
- * The environment a service starts with: the bench's own minus `SHOAL_*` settings and `NODE_OPTIONS`,
- * so that the services run at their defaults whatever the shell the bench runs from has set.
- */
-function baseEnvironment(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHOAL_') && name !== 'NODE_OPTIONS'));
 }
 
 /** How the api process of a {@link BenchHost} runs. */
@@ -76,19 +68,8 @@ export class BenchHost {
     let nats: NatsServer | undefined;
     try {
       nats = await startNatsServer();
-      const identity = createTestPki().ca.issue({ cn: 'bench-api-manager', ou: MANAGER_ROLE, o: 'bench-api', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
-      const file = (name: string, content: string) => {
-        const path = join(root, name);
-        writeFileSync(path, content, { mode: 0o600 });
-        return path;
-      };
-      const common = {
-        ...baseEnvironment(),
-        SHOAL_TLS_CA: file('ca.pem', identity.caCertPem),
-        SHOAL_TLS_CERT: file('node.crt', identity.certPem),
-        SHOAL_TLS_KEY: file('node.key', identity.keyPem),
-        SHOAL_NATS_URL: nats.url,
-      };
+      const identity = writeManagerIdentity(createTestPki().ca, root, 'bench-api-manager');
+      const common = { ...serviceEnvironment(), ...identity.env, SHOAL_NATS_URL: nats.url };
       const storeAddress = `127.0.0.1:${await freeLoopbackPort()}`;
       const raftEnv = { ...common, SHOAL_DATA_DIR: join(root, 'raft'), SHOAL_RAFT_LISTEN: storeAddress, SHOAL_RAFT_TICK: RAFT_TICK };
       services.push(await ServiceProcess.start('raft', RAFT_MAIN, raftEnv, join(root, 'raft.log')));
@@ -107,7 +88,7 @@ export class BenchHost {
       if (docker === undefined || !docker.startsWith('tcp://')) throw errors.internal(`the api reported ready without a TCP endpoint (${docker ?? 'none'})`);
       const store = createStoreClient({
         address: storeAddress,
-        tls: { ca: identity.caCertPem, cert: identity.certPem, key: identity.keyPem },
+        tls: identity.pem,
         serverName: MANAGER_SERVER_NAME,
       });
       return new BenchHost(root, nats, services, api, docker.replace(/^tcp:/, 'http:'), store);

@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errors } from '@shoal/errors';
-import { MANAGER_ROLE, MANAGER_SERVER_NAME } from '@shoal/pki';
+import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
-import { createTestPki, freeLoopbackPort, startNatsServer, type NatsServer } from '@shoal/testkit';
-import { ServiceProcess } from '@shoal/testkit';
+import { createTestPki, freeLoopbackPort, ServiceProcess, serviceEnvironment, startNatsServer, writeManagerIdentity, type NatsServer } from '@shoal/testkit';
 
 /** The manager services the bench runs. */
 export const SERVICE_NAMES = ['raft', 'orchestrator', 'allocator', 'scheduler'] as const;
@@ -38,11 +37,6 @@ const running = new Set<ControlPlane>();
 /** Stops every control plane still running at once: what a bench interrupted twice does before it exits. */
 export async function stopAllControlPlanes(): Promise<void> {
   await Promise.all([...running].map((plane) => plane.stop()));
-}
-
-/** The bench's own environment minus any `SHOAL_*` setting and `NODE_OPTIONS`, so the services run at their defaults. */
-function baseEnvironment(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHOAL_') && name !== 'NODE_OPTIONS'));
 }
 
 /**
@@ -80,23 +74,11 @@ export class ControlPlane {
   async #launch(options: ControlPlaneOptions): Promise<void> {
     const nats = await startNatsServer();
     this.#nats = nats;
-    const identity = createTestPki().ca.issue({
-      cn: 'bench-control-plane-manager',
-      ou: MANAGER_ROLE,
-      o: 'bench-control-plane',
-      serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'],
-    });
-    const file = (name: string, content: string) => {
-      const path = join(this.#root, name);
-      writeFileSync(path, content, { mode: 0o600 });
-      return path;
-    };
+    const identity = writeManagerIdentity(createTestPki().ca, this.#root, 'bench-control-plane-manager');
     const storeAddress = `127.0.0.1:${await freeLoopbackPort()}`;
     const common = {
-      ...baseEnvironment(),
-      SHOAL_TLS_CA: file('ca.pem', identity.caCertPem),
-      SHOAL_TLS_CERT: file('node.crt', identity.certPem),
-      SHOAL_TLS_KEY: file('node.key', identity.keyPem),
+      ...serviceEnvironment(),
+      ...identity.env,
       SHOAL_NATS_URL: nats.url,
       SHOAL_LOG_LEVEL: 'warn',
       SHOAL_STORE_ADDRESS: storeAddress,
@@ -124,7 +106,7 @@ export class ControlPlane {
     if (failure !== undefined) throw failure.reason;
     this.#store = createStoreClient({
       address: storeAddress,
-      tls: { ca: identity.caCertPem, cert: identity.certPem, key: identity.keyPem },
+      tls: identity.pem,
       serverName: MANAGER_SERVER_NAME,
     });
   }

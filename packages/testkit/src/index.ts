@@ -38,5 +38,7 @@ export {
   type TestCertificateAuthority,
   type TestCertificateSubject,
   type TestPki,
+  type ManagerIdentity,
+  writeManagerIdentity,
 } from './test-pki.js';
-export { ServiceProcess } from './service-process.js';
+export { ServiceProcess, serviceEnvironment } from './service-process.js';

@@ -12,6 +12,14 @@ const LOG_TAIL_CHARS = 4_000;
 const WARNING_LEVELS = new Set<unknown>(['warn', 'error', 'fatal', 40, 50, 60]);
 
 /**
+ * The environment a service process starts from: this process's, minus every `SHOAL_*` setting and
+ * `NODE_OPTIONS`, so the service runs at its defaults whatever shell the test or bench runs in.
+ */
+export function serviceEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SHOAL_') && name !== 'NODE_OPTIONS'));
+}
+
+/**
  * One Shoal service process (`node <main>`) for tests and benchmarks, its output in a log file,
  * ready when it says so over IPC as `shoal up` waits for it, with the endpoints it announced. It
  * notes an exit nobody asked for, so a caller can report a crash rather than time out on it.

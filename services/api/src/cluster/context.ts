@@ -1,5 +1,5 @@
 import type { BusConnection } from '@shoal/bus';
-import { errors } from '@shoal/errors';
+import { ErrorCode, errors, hasCode, type ShoalError } from '@shoal/errors';
 import { NodeRole, type Cluster, type Node } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
 import type { Change, Precondition, ReadTx } from '@shoal/store';
@@ -72,6 +72,17 @@ export async function requireManager(context: ApiContext): Promise<{ cluster: Cl
 /** Commits a transaction and waits until the read model shows it, so the client's next read sees its write. */
 export async function commit(context: ApiContext, changes: readonly Change[], preconditions: readonly Precondition[] = []): Promise<bigint> {
   return context.cache.commit({ changes, preconditions });
+}
+
+/**
+ * Creates an object whose name must be unique, answering a taken name (the store's NAME_CONFLICT,
+ * the one authority on it, also against a concurrent create) with the route's own Docker message.
+ */
+export async function createNamed(context: ApiContext, change: Change & { action: 'create' }, taken: () => ShoalError): Promise<bigint> {
+  return commit(context, [change]).catch((err: unknown) => {
+    if (hasCode(err, ErrorCode.NameConflict)) throw taken();
+    throw err;
+  });
 }
 
 /** Reads the store copy as a manager must: after checking this host is one. */

@@ -42,6 +42,7 @@ async function streamLogs(context: ApiContext, request: ApiRequest, tasks: reado
   const nc = context.bus?.nc;
   if (nc === undefined) throw errors.unavailable('logs travel over NATS, and this API has no NATS connection (SHOAL_NATS_URL)');
   const pending = new Set(nodeIds);
+  const wantedTasks = new Set(subscription.taskIds);
   const inbox = nc.subscribe(subjects.logStream(subscription.id));
   const stop = () => inbox.unsubscribe();
   closed.addEventListener('abort', stop, { once: true });
@@ -56,7 +57,7 @@ async function streamLogs(context: ApiContext, request: ApiRequest, tasks: reado
         if (!follow && pending.size === 0) break;
         continue;
       }
-      if (!subscription.taskIds.includes(publication.taskId)) continue;
+      if (!wantedTasks.has(publication.taskId)) continue;
       const attrs = {
         'com.docker.swarm.node.id': publication.nodeId,
         'com.docker.swarm.service.id': publication.serviceId,

@@ -1,6 +1,6 @@
-import { ErrorCode, errors, hasCode } from '@shoal/errors';
+import { errors } from '@shoal/errors';
 import { byReferencedNetworkId } from '@shoal/store';
-import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
+import { commit, createNamed, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
 import { allocateNetwork } from '../cluster/network-allocation.js';
 import { resolve } from '../cluster/resolve.js';
 import { networkCreateFromDocker, networkToDocker } from '../convert/network.js';
@@ -16,16 +16,8 @@ export function networkRoutes(router: Router, context: ApiContext): void {
     await requireManager(context);
     const request = networkCreateFromDocker(requiredBody(body));
     const name = request.spec.annotations?.name ?? '';
-    const network = await context.cache.read((tx) => {
-      if (tx.list('network').some((existing) => existing.spec?.annotations?.name === name)) {
-        throw errors.alreadyExists(`network with name ${name} already exists`);
-      }
-      return allocateNetwork(tx.list('cluster')[0], tx.list('network'), request.spec, request.subnets);
-    });
-    await commit(context, [{ action: 'create', kind: 'network', object: network }]).catch((err: unknown) => {
-      if (hasCode(err, ErrorCode.NameConflict)) throw errors.alreadyExists(`network with name ${name} already exists`);
-      throw err;
-    });
+    const network = await context.cache.read((tx) => allocateNetwork(tx.list('cluster')[0], tx.list('network'), request.spec, request.subnets));
+    await createNamed(context, { action: 'create', kind: 'network', object: network }, () => errors.alreadyExists(`network with name ${name} already exists`));
     return { status: 201, json: { Id: network.id, Warning: '' } };
   });
 

@@ -1,5 +1,5 @@
 import { errors } from '@shoal/errors';
-import { Node, NodeRole, NodeStatus_State, type NodeSpec } from '@shoal/proto';
+import { Node, NodeRole, NodeSpec_Membership, NodeStatus_State } from '@shoal/proto';
 import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import { nodeSpecFromDocker, nodeToDocker } from '../convert/node.js';
@@ -10,7 +10,7 @@ import { queryFlag, requireCurrent, requiredBody, requiredVersion } from './requ
 const nodeFilterKeys = ['id', 'label', 'name', 'node.label', 'membership', 'role'] as const;
 
 const roleName = (role: NodeRole | undefined) => (role === NodeRole.MANAGER ? 'manager' : 'worker');
-const membershipName = (node: Node) => (node.spec?.membership === 1 ? 'accepted' : 'pending');
+const membershipName = (node: Node) => (node.spec?.membership === NodeSpec_Membership.ACCEPTED ? 'accepted' : 'pending');
 
 /** `/nodes`: list with filters, inspect by ID, hostname or prefix, update (availability, labels, role), remove. */
 export function nodeRoutes(router: Router, context: ApiContext): void {
@@ -38,15 +38,16 @@ export function nodeRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/nodes/{id}/update', async ({ params, query, body }) => {
     await requireManager(context);
     const version = requiredVersion(query, 'node');
-    const spec: NodeSpec = nodeSpecFromDocker(requiredBody(body));
-    await context.cache.read((tx) => {
+    const updated = await context.cache.read((tx) => {
       const node = resolve(tx, 'node', params.id!);
       requireCurrent('node', node.id, node.meta?.version?.index, version);
+      const spec = nodeSpecFromDocker(requiredBody(body), node.spec);
       const demoting = node.spec?.desiredRole === NodeRole.MANAGER && spec.desiredRole !== NodeRole.MANAGER;
       const managers = tx.list('node').filter((candidate) => candidate.spec?.desiredRole === NodeRole.MANAGER);
       if (demoting && managers.length === 1) throw errors.failedPrecondition('attempting to demote the last manager of the swarm');
-      return node;
-    }).then((node) => commit(context, [{ action: 'update', kind: 'node', object: Node.fromPartial({ ...node, spec: { ...spec, membership: node.spec?.membership ?? spec.membership } }) }]));
+      return Node.fromPartial({ ...node, spec });
+    });
+    await commit(context, [{ action: 'update', kind: 'node', object: updated }]);
     return { status: 200 };
   });
 

@@ -1,7 +1,7 @@
-import { ErrorCode, errors, hasCode } from '@shoal/errors';
+import { errors } from '@shoal/errors';
 import { Config, newId, Secret, type ConfigSpec, type SecretSpec } from '@shoal/proto';
-import { byReferencedConfigId, byReferencedSecretId, type ReadTx, type Selector } from '@shoal/store';
-import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
+import { byReferencedConfigId, byReferencedSecretId, type Change, type ReadTx, type Selector } from '@shoal/store';
+import { commit, createNamed, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import { configSpecFromDocker, configToDocker, requireOnlyLabelsChanged as requireConfigLabelsOnly } from '../convert/config.js';
 import { requireOnlyLabelsChanged as requireSecretLabelsOnly, secretSpecFromDocker, secretToDocker } from '../convert/secret.js';
@@ -59,10 +59,7 @@ function payloadRoutes<K extends 'secret' | 'config', O extends Secret | Config,
     const spec = payload.decode(requiredBody(body));
     const object = payload.build(newId(), spec);
     const name = spec.annotations?.name ?? '';
-    await commit(context, [{ action: 'create', kind, object } as never]).catch((err: unknown) => {
-      if (hasCode(err, ErrorCode.NameConflict)) throw errors.alreadyExists(`${kind} ${name} already exists`);
-      throw err;
-    });
+    await createNamed(context, { action: 'create', kind, object } as Change & { action: 'create' }, () => errors.alreadyExists(`${kind} ${name} already exists`));
     return { status: 201, json: { ID: object.id } };
   });
 

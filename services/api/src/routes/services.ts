@@ -1,4 +1,4 @@
-import { ErrorCode, errors, hasCode } from '@shoal/errors';
+import { errors } from '@shoal/errors';
 import {
   NodeStatus_State,
   PortConfig_PublishMode,
@@ -12,7 +12,7 @@ import {
   type Service,
 } from '@shoal/proto';
 import { byServiceId, type ReadTx } from '@shoal/store';
-import { commit, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
+import { commit, createNamed, managerRead, requireManager, type ApiContext } from '../cluster/context.js';
 import { resolve } from '../cluster/resolve.js';
 import { serviceSpecFromDocker, serviceToDocker } from '../convert/service.js';
 import { validateServiceSpec, validateServiceSpecUpdate } from '../convert/service-validation.js';
@@ -116,15 +116,11 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
     validateServiceSpec(requested);
     const name = requested.annotations?.name ?? '';
     const service = await context.cache.read((tx) => {
-      if (name !== '' && tx.list('service').some((other) => other.spec?.annotations?.name === name)) throw nameConflict(name);
       const spec = resolveReferences(tx, requested);
       requirePortsFree(tx, spec, undefined);
       return newService(spec, new Date());
     });
-    await commit(context, [{ action: 'create', kind: 'service', object: service }]).catch((err: unknown) => {
-      if (hasCode(err, ErrorCode.NameConflict)) throw nameConflict(name);
-      throw err;
-    });
+    await createNamed(context, { action: 'create', kind: 'service', object: service }, () => nameConflict(name));
     return { status: 201, json: { ID: service.id } };
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANAGER_SERVER_NAME } from '@shoal/pki';
 import { createStoreClient, type StoreApiClient } from '@shoal/store-client';
-import { createTestPki, freeLoopbackPort, ServiceProcess, startNatsServer, type NatsServer } from '@shoal/testkit';
+import { createTestPki, freeLoopbackPort, ServiceProcess, startNatsServer, writeManagerIdentity, type NatsServer } from '@shoal/testkit';
 
 const mainOf = (service: string) => fileURLToPath(new URL(`../../../${service}/dist/main.js`, import.meta.url));
 
@@ -61,13 +61,12 @@ export class ShoalHost implements AsyncDisposable {
     const children: ServiceProcess[] = [];
     try {
       const { ca } = createTestPki();
-      const identity = ca.issue({ cn: 'api-test-manager', ou: 'swarm-manager', o: 'api-test', serverNames: [MANAGER_SERVER_NAME, '127.0.0.1'] });
       const file = (name: string, content: string) => {
         const path = join(root, name);
         writeFileSync(path, content, { mode: 0o600 });
         return path;
       };
-      const tls = { SHOAL_TLS_CA: file('ca.pem', identity.caCertPem), SHOAL_TLS_CERT: file('node.crt', identity.certPem), SHOAL_TLS_KEY: file('node.key', identity.keyPem) };
+      const tls = writeManagerIdentity(ca, root, 'api-test-manager').env;
       const raftPort = await freeLoopbackPort();
       const common = { ...process.env, ...tls, SHOAL_NATS_URL: nats.url, SHOAL_LOG_LEVEL: 'info' };
       const raftDataDir = join(root, 'raft');
