@@ -1,4 +1,4 @@
-import { type KeyObject, X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { type KeyObject, X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { errors } from '@shoal/errors';
 import forge from 'node-forge';
@@ -85,6 +85,12 @@ export interface CertificateAuthority {
   readonly caKeyPem: string;
   /** Issues a certificate for `subject`, signed by this CA, with a fresh key. */
   issue(subject: CertificateSubject, options?: { validityMs?: number }): IssuedCertificate;
+  /**
+   * Signs the key of a certificate signing request (after checking the request's own signature) as
+   * `subject`, whatever subject the request asked for: the CA, not the requester, names the node.
+   * Returns the certificate PEM.
+   */
+  signRequest(csrPem: string, subject: CertificateSubject, options?: { validityMs?: number }): string;
 }
 
 /** A new self-signed ECDSA P-256 CA named `commonName`, valid for `validityMs` (default 20 years, as Swarm's root CA). */
@@ -132,26 +138,135 @@ function authority(caCertPem: string, caKey: KeyObject, name: Asn1, caPublicKey:
     caCertPem,
     caKeyPem: caKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     issue(subject, options = {}) {
-      const serverNames = subject.serverNames ?? ['localhost', '127.0.0.1'];
       const leafKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const certPem = signCertificate({
-        issuer: name,
-        subject: distinguishedName(subject),
-        subjectKey: leafKeys.publicKey,
-        signingKey: caKey,
-        validityMs: options.validityMs ?? DEFAULT_CERTIFICATE_VALIDITY_MS,
-        extensions: [
-          extension(OID.basicConstraints, true, sequence([])),
-          extension(OID.keyUsage, true, bitString(KEY_USAGE.endEntity)),
-          extension(OID.extKeyUsage, false, sequence([oid(OID.serverAuth), oid(OID.clientAuth)])),
-          ...(serverNames.length === 0 ? [] : [extension(OID.subjectAltName, false, sequence(serverNames.map(generalName)))]),
-          extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(leafKeys.publicKey))),
-          extension(OID.authorityKeyIdentifier, false, sequence([contextTag(0, false, binary(keyId))])),
-        ],
-      });
+      const certPem = signLeaf(subject, leafKeys.publicKey, options.validityMs);
       return { certPem, keyPem: leafKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), caCertPem };
     },
+    signRequest(csrPem, subject, options = {}) {
+      return signLeaf(subject, parseCertificateRequest(csrPem).publicKey, options.validityMs);
+    },
   };
+
+  function signLeaf(subject: CertificateSubject, subjectKey: KeyObject, validityMs = DEFAULT_CERTIFICATE_VALIDITY_MS): string {
+    const serverNames = subject.serverNames ?? ['localhost', '127.0.0.1'];
+    return signCertificate({
+      issuer: name,
+      subject: distinguishedName(subject),
+      subjectKey,
+      signingKey: caKey,
+      validityMs,
+      extensions: [
+        extension(OID.basicConstraints, true, sequence([])),
+        extension(OID.keyUsage, true, bitString(KEY_USAGE.endEntity)),
+        extension(OID.extKeyUsage, false, sequence([oid(OID.serverAuth), oid(OID.clientAuth)])),
+        ...(serverNames.length === 0 ? [] : [extension(OID.subjectAltName, false, sequence(serverNames.map(generalName)))]),
+        extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(subjectKey))),
+        extension(OID.authorityKeyIdentifier, false, sequence([contextTag(0, false, binary(keyId))])),
+      ],
+    });
+  }
+}
+
+/**
+ * The subject Swarm gives a node's certificate: CN = node ID, OU = role, O = cluster ID, valid as a
+ * server under its role and its node ID (managers are dialled as `swarm-manager`).
+ */
+export function nodeCertificateSubject(nodeId: string, role: typeof MANAGER_ROLE | typeof WORKER_ROLE, clusterId: string): CertificateSubject {
+  return { cn: nodeId, ou: role, o: clusterId, serverNames: [role, nodeId] };
+}
+
+/** A fresh P-256 key and a PKCS#10 request signed by it, naming `cn` when given (a renewal names its node; a join names none). */
+export function createCertificateRequest(options: { cn?: string } = {}): { csrPem: string; keyPem: string } {
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signatureAlgorithm = sequence([oid(OID.ecdsaWithSha256)]);
+  const requestInfo = sequence([
+    integer(Buffer.from([0])),
+    options.cn === undefined ? sequence([]) : distinguishedName({ cn: options.cn }),
+    fromDer(keys.publicKey.export({ type: 'spki', format: 'der' })),
+    contextTag(0, true, []),
+  ]);
+  const signature = sign('sha256', toDer(requestInfo), keys.privateKey);
+  const der = toDer(sequence([requestInfo, signatureAlgorithm, bitString(Buffer.concat([Buffer.from([0]), signature]))]));
+  return { csrPem: pem('CERTIFICATE REQUEST', der), keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+/** What a certificate signing request asks for, once its signature is checked: the common name it names, if any. */
+export function readCertificateRequest(csrPem: string): { cn: string | undefined } {
+  return { cn: parseCertificateRequest(csrPem).cn };
+}
+
+const CSR_PATTERN = /-----BEGIN CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE REQUEST-----/;
+
+function parseCertificateRequest(csrPem: string): { publicKey: KeyObject; cn: string | undefined } {
+  const invalid = (reason: string) => errors.invalidArgument(`invalid certificate signing request: ${reason}`);
+  const body = CSR_PATTERN.exec(csrPem)?.[1];
+  if (body === undefined) throw invalid('not a PEM "CERTIFICATE REQUEST"');
+  let request: Asn1[];
+  try {
+    request = fromDerKeepingBitStrings(Buffer.from(body.replace(/\s+/g, ''), 'base64')).value as Asn1[];
+  } catch {
+    throw invalid('not DER');
+  }
+  const [info, , signatureBits] = request;
+  const infoFields = info?.value;
+  if (!Array.isArray(infoFields) || infoFields.length < 3 || typeof signatureBits?.value !== 'string') throw invalid('not a PKCS#10 request');
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: toDer(infoFields[2] as Asn1), format: 'der', type: 'spki' });
+  } catch {
+    throw invalid('its public key cannot be read');
+  }
+  if (publicKey.asymmetricKeyType !== 'ec') throw invalid('Shoal signs ECDSA keys only');
+  // A BIT STRING's first byte counts unused bits; the ECDSA signature follows it.
+  const signature = Buffer.from(signatureBits.value, 'binary').subarray(1);
+  if (!verify('sha256', toDer(info as Asn1), publicKey, signature)) throw invalid('its signature does not match its key');
+  return { publicKey, cn: commonNameOf(infoFields[1] as Asn1) };
+}
+
+/** The CN attribute of an X.501 Name, if it has one. */
+function commonNameOf(name: Asn1): string | undefined {
+  for (const relativeName of (name.value ?? []) as Asn1[]) {
+    for (const attribute of (relativeName.value ?? []) as Asn1[]) {
+      const [type, value] = attribute.value as Asn1[];
+      if (type !== undefined && value !== undefined && asn1.derToOid(type.value as string) === OID.commonName) {
+        return forge.util.decodeUtf8(value.value as string);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Who a certificate names and when it is valid. */
+export interface CertificateFacts {
+  cn: string;
+  ou: string;
+  o: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** The subject and validity of a PEM certificate; INVALID_ARGUMENT when it is not one. */
+export function readCertificate(certPem: string): CertificateFacts {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certPem);
+  } catch (err) {
+    throw errors.invalidArgument(`not a PEM certificate: ${(err as Error).message}`);
+  }
+  const attribute = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(certificate.subject)?.[1] ?? '';
+  return { cn: attribute('CN'), ou: attribute('OU'), o: attribute('O'), notBefore: new Date(certificate.validFrom), notAfter: new Date(certificate.validTo) };
+}
+
+/** Whether `certPem` was signed by the CA `caCertPem` and is valid now. */
+export function certificateChainsTo(certPem: string, caCertPem: string): boolean {
+  try {
+    const certificate = new X509Certificate(certPem);
+    const ca = new X509Certificate(caCertPem);
+    const now = Date.now();
+    return certificate.checkIssued(ca) && certificate.verify(ca.publicKey) && Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
+  } catch {
+    return false;
+  }
 }
 
 interface CertificateFields {
@@ -177,9 +292,12 @@ function signCertificate(fields: CertificateFields): string {
     contextTag(3, true, [sequence(fields.extensions)]),
   ]);
   const signature = sign('sha256', toDer(tbsCertificate), fields.signingKey);
-  const der = toDer(sequence([tbsCertificate, signatureAlgorithm, bitString(Buffer.concat([Buffer.from([0]), signature]))]));
+  return pem('CERTIFICATE', toDer(sequence([tbsCertificate, signatureAlgorithm, bitString(Buffer.concat([Buffer.from([0]), signature]))])));
+}
+
+function pem(label: string, der: Buffer): string {
   const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
 function distinguishedName(subject: Pick<CertificateSubject, 'cn' | 'ou' | 'o'>): Asn1 {
@@ -274,4 +392,14 @@ function toDer(node: Asn1): Buffer {
 
 function fromDer(der: Buffer): Asn1 {
   return asn1.fromDer(binary(der));
+}
+
+/**
+ * Like {@link fromDer}, but BIT STRINGs keep their bytes: by default forge decodes a BIT STRING that
+ * happens to hold DER (an ECDSA signature does) and re-encodes it differently. forge accepts this
+ * option; its typings only know the older boolean `strict` argument.
+ */
+function fromDerKeepingBitStrings(der: Buffer): Asn1 {
+  const parse = asn1.fromDer as unknown as (bytes: string, options: { decodeBitStrings: boolean }) => Asn1;
+  return parse(binary(der), { decodeBitStrings: false });
 }

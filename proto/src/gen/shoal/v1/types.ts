@@ -333,6 +333,11 @@ export interface NodeStatus {
   message: string;
   /** The address the node's session came from. */
   addr: string;
+  /**
+   * The dispatcher instance that holds the node's session and so judges its heartbeats. Its lease,
+   * "dispatcher.<instance>", lapsing tells the other dispatchers that nobody is watching the node.
+   */
+  dispatcher: string;
 }
 
 export enum NodeStatus_State {
@@ -3151,7 +3156,7 @@ export const RaftMemberStatus: MessageFns<RaftMemberStatus> = {
 };
 
 function createBaseNodeStatus(): NodeStatus {
-  return { state: 0, message: "", addr: "" };
+  return { state: 0, message: "", addr: "", dispatcher: "" };
 }
 
 export const NodeStatus: MessageFns<NodeStatus> = {
@@ -3164,6 +3169,9 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     }
     if (message.addr !== "") {
       writer.uint32(26).string(message.addr);
+    }
+    if (message.dispatcher !== "") {
+      writer.uint32(34).string(message.dispatcher);
     }
     return writer;
   },
@@ -3205,6 +3213,14 @@ export const NodeStatus: MessageFns<NodeStatus> = {
             message.addr = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.dispatcher = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3222,6 +3238,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
       state: isSet(object.state) ? nodeStatus_StateFromJSON(object.state) : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+      dispatcher: isSet(object.dispatcher) ? globalThis.String(object.dispatcher) : "",
     };
   },
 
@@ -3236,6 +3253,9 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     if (message.addr !== "") {
       obj.addr = message.addr;
     }
+    if (message.dispatcher !== "") {
+      obj.dispatcher = message.dispatcher;
+    }
     return obj;
   },
 
@@ -3247,6 +3267,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
     message.state = object.state ?? 0;
     message.message = object.message ?? "";
     message.addr = object.addr ?? "";
+    message.dispatcher = object.dispatcher ?? "";
     return message;
   },
 };
