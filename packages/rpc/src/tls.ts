@@ -7,13 +7,41 @@ export type Pem = string | Buffer;
 /**
  * A server's TLS material. With `requireClientCert`, a client must present a certificate signed by `ca`
  * (mutual TLS); every Shoal service does, except the endpoint where a joining node, which has no
- * certificate yet, asks for one.
+ * certificate yet, asks for one. That one sets `requestClientCert`: the server asks for a certificate
+ * and still serves callers without one; a certificate that does not chain to `ca` counts as none
+ * (grpc-js shows a handler only verified peers), so {@link peerIdentity} is UNAUTHENTICATED for both.
  */
 export interface ServerTls {
   ca: Pem;
   cert: Pem;
   key: Pem;
   requireClientCert: boolean;
+  requestClientCert?: boolean;
+}
+
+/**
+ * Fixed TLS material in the shape grpc-js's certificate-provider credentials take. Listeners hear
+ * from it on the next microtask: grpc-js registers the server's watcher only after subscribing, so a
+ * synchronous answer would reach nobody and the server would drop every connection.
+ */
+class StaticCertificateProvider implements grpc.experimental.CertificateProvider {
+  constructor(
+    private readonly caCertificate: Buffer,
+    private readonly certificate: Buffer,
+    private readonly privateKey: Buffer,
+  ) {}
+
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    queueMicrotask(() => listener({ caCertificate: this.caCertificate }));
+  }
+
+  removeCaCertificateListener(): void {}
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    queueMicrotask(() => listener({ certificate: this.certificate, privateKey: this.privateKey }));
+  }
+
+  removeIdentityCertificateListener(): void {}
 }
 
 /**
@@ -31,6 +59,12 @@ const toBuffer = (pem: Pem): Buffer => (typeof pem === 'string' ? Buffer.from(pe
 /** Server credentials for `tls`; `'insecure'` is plaintext, for tests and a host's local socket only. */
 export function createServerCredentials(tls: ServerTls | 'insecure'): grpc.ServerCredentials {
   if (tls === 'insecure') return grpc.ServerCredentials.createInsecure();
+  if (!tls.requireClientCert && tls.requestClientCert === true) {
+    // createSsl either demands a client certificate or never asks for one; only a certificate
+    // provider can ask without demanding.
+    const provider = new StaticCertificateProvider(toBuffer(tls.ca), toBuffer(tls.cert), toBuffer(tls.key));
+    return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  }
   return grpc.ServerCredentials.createSsl(toBuffer(tls.ca), [{ cert_chain: toBuffer(tls.cert), private_key: toBuffer(tls.key) }], tls.requireClientCert);
 }
 

@@ -40,8 +40,12 @@ let behaviour: {
 };
 let calls = 0;
 
-function startServer(logs: ReturnType<typeof captureLogs>): RpcServer {
-  const server = createServer({ log: logs.log, tls: { ca, cert: serverIdentity.certPem, key: serverIdentity.keyPem, requireClientCert: true } });
+function startServer(logs: ReturnType<typeof captureLogs>, clientCertificates: 'required' | 'requested' = 'required'): RpcServer {
+  const required = clientCertificates === 'required';
+  const server = createServer({
+    log: logs.log,
+    tls: { ca, cert: serverIdentity.certPem, key: serverIdentity.keyPem, requireClientCert: required, requestClientCert: !required },
+  });
   server.addService(TestService, {
     echo: wrapUnary(logs.log, (request: EchoRequest, call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>) => {
       calls += 1;
@@ -61,8 +65,8 @@ function startServer(logs: ReturnType<typeof captureLogs>): RpcServer {
 const open: { clients: grpc.Client[]; servers: RpcServer[] } = { clients: [], servers: [] };
 
 /** A server of the test's own, stopped after the test even if it fails first. */
-function ownServer(logs = captureLogs()): RpcServer {
-  const server = startServer(logs);
+function ownServer(logs = captureLogs(), clientCertificates: 'required' | 'requested' = 'required'): RpcServer {
+  const server = startServer(logs, clientCertificates);
   open.servers.push(server);
   return server;
 }
@@ -124,6 +128,31 @@ describe('mutual TLS', () => {
       details: { nodeId: 'node-2', role: 'swarm-worker' },
     });
     expect(await unaryCall(asManager, TestService.managersOnly, { text: 'hi' })).toEqual({ text: 'hi from node-1' });
+  });
+
+  it('serves callers without a certificate on a server that only requests one, telling them apart from verified peers', async () => {
+    const server = ownServer(captureLogs(), 'requested');
+    const port = await server.bind('127.0.0.1:0');
+    behaviour.echo = (request, call) => {
+      try {
+        return { text: request.text, peer: peerIdentity(call) };
+      } catch (err) {
+        return { text: `${request.text}: ${hasCode(err, ErrorCode.Unauthenticated) ? 'unauthenticated' : 'other'}` };
+      }
+    };
+    expect(await unaryCall(connect(port, { ca }), TestService.echo, { text: 'anonymous' })).toEqual({ text: 'anonymous: unauthenticated' });
+    expect(await unaryCall(connect(port, as(manager)), TestService.echo, { text: 'member' })).toEqual({
+      text: 'member',
+      peer: { cn: 'node-1', ou: 'swarm-manager', o: 'cluster-1' },
+    });
+  });
+
+  it('treats a certificate from another CA as no certificate on a server that only requests one', async () => {
+    const server = ownServer(captureLogs(), 'requested');
+    const port = await server.bind('127.0.0.1:0');
+    await expect(unaryCall(connect(port, as(foreign)), TestService.managersOnly, { text: 'forged' })).rejects.toSatisfy((err) =>
+      hasCode(err, ErrorCode.Unauthenticated),
+    );
   });
 
   it('refuses a client certificate without its key', () => {
