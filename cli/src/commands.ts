@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger, runProcess } from '@shoal/runtime';
 import type { CliConfig } from './config.js';
-import { hostComponents } from './host.js';
+import { hostComponents, type HostRole } from './host.js';
 import { claimPidFile, ensureDirs, hostPaths, isAlive, readLiveStatus, releasePidFile, type HostStatus } from './state.js';
 
 /** What a command prints and how the process should exit. */
@@ -21,13 +21,13 @@ function alreadyRunning(config: CliConfig, pid: number): CommandResult {
 }
 
 /** `shoal up`: runs this host's processes in the foreground until SIGINT/SIGTERM. */
-export async function up(config: CliConfig): Promise<CommandResult> {
+export async function up(config: CliConfig, role: HostRole): Promise<CommandResult> {
   ensureDirs(config.dataDir);
   const holder = claimPidFile(config.dataDir);
   if (holder !== null) return alreadyRunning(config, holder);
   try {
     const log = createLogger({ service: 'shoal', level: config.logLevel });
-    const { components, shutdownGraceMs } = hostComponents(config);
+    const { components, shutdownGraceMs } = hostComponents(config, role);
     const result = await runProcess({ service: 'shoal', log, shutdownGraceMs, components });
     return { exitCode: result.ok ? 0 : 1 };
   } finally {
@@ -40,13 +40,13 @@ export async function up(config: CliConfig): Promise<CommandResult> {
  * every process is ready. If that does not happen within the ready timeout the background supervisor is
  * stopped again, so a failed start leaves nothing running.
  */
-export async function upDetached(config: CliConfig): Promise<CommandResult> {
+export async function upDetached(config: CliConfig, role: HostRole): Promise<CommandResult> {
   ensureDirs(config.dataDir);
   const running = readLiveStatus(config.dataDir);
   if (running) return alreadyRunning(config, running.pid);
   const paths = hostPaths(config.dataDir);
   const logFd = openSync(paths.supervisorLog, 'a');
-  const child = spawn(process.execPath, [cliMain, 'up'], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
+  const child = spawn(process.execPath, [cliMain, 'up', ...(role === 'worker' ? ['--worker'] : [])], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
   closeSync(logFd);
   let exitCode: number | null = null;
   child.once('exit', (code) => (exitCode = code ?? 1));

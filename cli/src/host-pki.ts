@@ -14,8 +14,8 @@ export interface TlsFiles {
  * This host's own certificate authority and the `swarm-manager` certificate its manager services use,
  * made once under `<dataDir>/pki` and reused afterwards, so that even a single host talks mTLS only.
  * The CA's O is a fresh cluster ID and the certificate's CN a fresh node ID, as Swarm lays them out.
- * Keys are written with mode 0600. The cluster CA of `docker swarm init` replaces this with the nodes
- * issue; until then this is the CA of a one-host cluster.
+ * Keys are written with mode 0600. It secures only this host's manager processes and its store; nodes
+ * talk to the dispatcher with certificates of the swarm's own CA, which `docker swarm init` makes.
  */
 export function ensureHostPki(dataDir: string): TlsFiles & { caKey: string } {
   const dir = join(dataDir, 'pki');

@@ -7,7 +7,10 @@ import { down, env, status, up, upDetached, type CommandResult } from './command
 const usage = `Usage: shoal COMMAND [OPTIONS]
 
 Commands:
-  up [--detach]   start this host's Shoal processes (nats-server unless SHOAL_NATS_URL is set, and the services)
+  up [--detach] [--worker]
+                  start this host's Shoal processes: nats-server (unless SHOAL_NATS_URL is set), the store and
+                  the manager services, the API, the agent; with --worker only the API and the agent (a host
+                  that joins swarms as a worker and cannot start one)
   down            stop them
   status          show each process, its pid and whether it is ready
   env             print the export DOCKER_HOST=... line for this host's Docker-compatible API
@@ -21,8 +24,8 @@ ${cliConfig
 async function main(argv: string[]): Promise<CommandResult> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { exitCode: 0, stdout: usage };
-  const flags: ParseArgsConfig['options'] = command === 'up' ? { detach: { type: 'boolean', short: 'd' } } : {};
-  let values: { detach?: boolean | string };
+  const flags: ParseArgsConfig['options'] = command === 'up' ? { detach: { type: 'boolean', short: 'd' }, worker: { type: 'boolean' } } : {};
+  let values: { detach?: boolean | string; worker?: boolean | string };
   try {
     ({ values } = parseArgs({ args: rest, options: flags, strict: true, allowPositionals: false }));
   } catch (err) {
@@ -31,7 +34,10 @@ async function main(argv: string[]): Promise<CommandResult> {
   const config = cliConfig.load();
   switch (command) {
     case 'up':
-      return values.detach === true ? upDetached(config) : up(config);
+    {
+      const role = values.worker === true ? 'worker' : 'manager';
+      return values.detach === true ? upDetached(config, role) : up(config, role);
+    }
     case 'down':
       return down(config);
     case 'status':

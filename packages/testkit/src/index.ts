@@ -42,3 +42,5 @@ export {
   writeManagerIdentity,
 } from './test-pki.js';
 export { ServiceProcess, serviceEnvironment } from './service-process.js';
+export { DOCKER_CLIS, runDocker, type CliResult } from './docker-cli.js';
+export { DOCKER, SwarmCluster, SwarmHost, type ManagerHost } from './swarm-cluster.js';
