@@ -10,7 +10,8 @@ export const subjects = {
   storeCommit: 'shoal.v1.store.commit',
   /**
    * Published by the api for `docker service logs` / `docker task logs`: a {@link LogSubscription}
-   * asking the nodes that ran the selected tasks to publish their log lines on {@link logStream}.
+   * asking the nodes that ran the selected tasks to publish their log lines on {@link logStream};
+   * then, when a following reader goes away, a {@link LogSubscriptionEnd}.
    */
   logSubscribe: 'shoal.v1.api.logs.subscribe',
   /** Where the nodes answer one log subscription with {@link LogPublication}s. */
@@ -37,6 +38,12 @@ export interface LogSubscription {
   readonly tail?: number;
   readonly stdout: boolean;
   readonly stderr: boolean;
+}
+
+/** What the api publishes on `logSubscribe` when the reader of a subscription goes away, so following nodes stop. */
+export interface LogSubscriptionEnd {
+  readonly id: string;
+  readonly close: true;
 }
 
 /** One message of a node on a log stream: a line, or the end of what it had (not following). */

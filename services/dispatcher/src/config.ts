@@ -1,6 +1,38 @@
-import { commonSettings, defineConfig } from '@shoal/runtime';
+import { newId } from '@shoal/proto';
+import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
+import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
 
-/** Settings of the dispatcher service, read once in main.ts. Only the common ones until issue 6 (nodes) adds its own. */
-export const dispatcherConfig = defineConfig({ ...commonSettings });
+const settings = defineConfig({
+  ...commonSettings,
+  ...storeAccessSettings,
+  listen: setting.hostPort(
+    'SHOAL_DISPATCHER_LISTEN',
+    '0.0.0.0:2377',
+    "Where nodes reach the dispatcher and the node CA: Docker's manager port, the one address `docker swarm join` names.",
+  ),
+  natsUrl: setting.optionalString('SHOAL_NATS_URL', 'NATS server that log subscriptions and log lines travel over; unset: `docker service logs` gets nothing from this dispatcher.'),
+  instance: setting.optionalString(
+    'SHOAL_DISPATCHER_INSTANCE',
+    'Names this dispatcher in node.status.dispatcher and its lease `dispatcher.<instance>`; unset: a fresh random ID per process.',
+  ),
+  leaseTtlMs: setting.duration(
+    'SHOAL_DISPATCHER_LEASE_TTL',
+    10_000,
+    "How long this instance's lease lasts unrenewed: the other dispatchers take over its nodes at most this long after it dies.",
+  ),
+});
 
-export type DispatcherConfig = ReturnType<typeof dispatcherConfig.load>;
+/** The dispatcher's settings, with the Store API identity read from its PEM files and the instance named. */
+export type DispatcherConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey' | 'instance'> & {
+  readonly store: StoreAccess;
+  readonly instance: string;
+};
+
+/** Settings of the dispatcher service, read once in main.ts. The heartbeat period is not one: it is the cluster's. */
+export const dispatcherConfig: ConfigDefinition<DispatcherConfig> = {
+  ...settings,
+  load(env = process.env) {
+    const { storeAddress, tlsCa, tlsCert, tlsKey, instance, ...rest } = settings.load(env);
+    return { ...rest, instance: instance ?? newId(), store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'dispatcher') };
+  },
+};

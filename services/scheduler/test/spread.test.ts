@@ -1,4 +1,4 @@
-import { NodeSpec_Availability, NodeStatus_State, TaskState } from '@shoal/proto';
+import { NodeSpec_Availability, NodeStatus, NodeStatus_State, TaskState } from '@shoal/proto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FAILURE_WINDOW_MS, MAX_RECENT_FAILURES, Scheduler } from '../src/core/index.js';
@@ -189,7 +189,7 @@ describe('placement preferences', () => {
           nodes.forEach(({ zone, rack, ready, existing }, index) => {
             const id = `n${index}`;
             scheduler.addNode(inZone(id, zone, rack));
-            if (!ready) scheduler.updateNode({ ...inZone(id, zone, rack), status: { state: NodeStatus_State.DOWN, message: '', addr: '' } });
+            if (!ready) scheduler.updateNode({ ...inZone(id, zone, rack), status: NodeStatus.fromPartial({ state: NodeStatus_State.DOWN }) });
             for (let t = 0; t < existing; t++) scheduler.addTask(placed(`${id}-old${t}`, id));
           });
           const placement = { spec: { placement: { maxReplicas: BigInt(maxReplicas), ...spreadOver(...descriptors).spec.placement } } };
