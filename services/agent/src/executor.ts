@@ -19,6 +19,12 @@ export interface Executor {
    * of the agent), so that a restarted agent can adopt the ones still assigned and remove the rest.
    */
   residentTasks(signal: AbortSignal): Promise<string[]>;
+  /**
+   * Removes everything an earlier run left for a task that is no longer assigned (its container, its
+   * secrets and configs), knowing only the task's ID: the task itself is gone from the swarm, so no
+   * controller can be made for it. Idempotent; resolves when nothing of the task is left.
+   */
+  removeResidentTask(taskId: string, signal: AbortSignal): Promise<void>;
 }
 
 /** The secrets and configs a task references, as the dispatcher delivered them (by ID). */
