@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MANAGER_SERVER_NAME, loadCertificateAuthority } from '@shoal/pki';
 import { Config, newId } from '@shoal/proto';
 import { createStoreClient } from '@shoal/store-client';
-import { freeLoopbackPort } from '@shoal/testkit';
+import { dockerClient, freeLoopbackPort, removeTestContainers, TEST_IMAGE, TEST_LABEL, testRunId } from '@shoal/testkit';
 import { isAlive, type HostStatus } from '../src/state.js';
 import { serviceNames } from '../src/host.js';
 
@@ -42,6 +42,9 @@ beforeAll(async () => {
     SHOAL_NATS_PORT: String(await freeLoopbackPort()),
     SHOAL_RAFT_PORT: String(raftPort),
     SHOAL_API_LISTEN: `127.0.0.1:${await freeLoopbackPort()}`,
+    SHOAL_MANAGER_LISTEN: `127.0.0.1:${await freeLoopbackPort()}`,
+    // The agent labels every container it makes, so this run's can be found and removed.
+    SHOAL_CONTAINER_LABELS: `${TEST_LABEL}=${testRunId()}`,
     // A short tick so the single replica elects itself quickly; the default is swarmkit's 1 s.
     SHOAL_RAFT_TICK: '100ms',
     SHOAL_LOG_LEVEL: 'info',
@@ -50,6 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await shoal('down');
+  await removeTestContainers();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -133,6 +137,19 @@ describe('the shoal command', () => {
       env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://${env.SHOAL_API_LISTEN}`, DOCKER_CONFIG: dataDir },
     });
     expect(version.stdout).toBe('1.41\n');
+  });
+
+  it('runs a service as containers on this host once the docker CLI initialises a swarm through it, and removes them on leave', async () => {
+    const docker = (...args: string[]) =>
+      run('/usr/local/bin/docker', args, { env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://${env.SHOAL_API_LISTEN}`, DOCKER_CONFIG: dataDir } });
+    await docker('swarm', 'init');
+    await docker('service', 'create', '--detach', '--name', 'hello', '--replicas', '2', TEST_IMAGE, 'sleep', '600');
+    const containers = async () =>
+      (await dockerClient()).listContainers({ filters: { label: [`${TEST_LABEL}=${testRunId()}`, 'com.docker.swarm.service.name=hello'] } });
+    await expect.poll(async () => (await containers()).length, { timeout: 60_000, interval: 250 }).toBe(2);
+    expect((await docker('node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}')).stdout.trim()).toBe('Ready Leader');
+    await docker('swarm', 'leave', '--force');
+    await expect.poll(async () => (await containers()).length, { timeout: 60_000, interval: 250 }).toBe(0);
   });
 
   it('down stops every process it started and leaves no state behind', async () => {

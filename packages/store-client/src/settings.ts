@@ -7,7 +7,7 @@ import { setting } from '@shoal/runtime';
  * `defineConfig` and turn the values into a {@link StoreAccess} with {@link resolveStoreAccess}.
  */
 export const storeAccessSettings = {
-  storeAddress: setting.hostPort('SHOAL_STORE_ADDRESS', '127.0.0.1:2377', "This host's raft replica (Store API)."),
+  storeAddress: setting.hostPort('SHOAL_STORE_ADDRESS', '127.0.0.1:2378', "This host's raft replica (Store API)."),
   tlsCa: setting.string('SHOAL_TLS_CA', '', 'PEM file of the CA the Store API is verified with.'),
   tlsCert: setting.string('SHOAL_TLS_CERT', '', "PEM file of this manager's certificate for the Store API."),
   tlsKey: setting.string('SHOAL_TLS_KEY', '', "PEM file of this manager's private key."),

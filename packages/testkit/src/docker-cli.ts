@@ -32,6 +32,9 @@ export function runDocker(
       },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
     );
+    // A command that exits without reading its input (most do) makes the write fail with EPIPE:
+    // its exit status, not the unread input, is the result.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(options.input ?? '');
   });
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +113,9 @@ export class SwarmHost {
   }
 }
 
+/** Where test agents mount their tasks' secrets: under /run, which is memory, like the agents' default. */
+const SECRETS_PARENT = '/run/shoal-e2e';
+
 /** A manager host, with the address its dispatcher listens on and its store's data directory. */
 export type ManagerHost = SwarmHost & { readonly managerAddr: string; readonly raftDataDir: string };
 
@@ -133,8 +136,8 @@ export class SwarmCluster {
   ) {}
 
   static create(): SwarmCluster {
-    mkdirSync('/run/shoal-e2e', { recursive: true });
-    return new SwarmCluster(mkdtempSync(join(tmpdir(), 'shoal-e2e-')), mkdtempSync('/run/shoal-e2e/secrets-'));
+    mkdirSync(SECRETS_PARENT, { recursive: true });
+    return new SwarmCluster(mkdtempSync(join(tmpdir(), 'shoal-e2e-')), mkdtempSync(join(SECRETS_PARENT, 'secrets-')));
   }
 
   /** The environment every agent shares; the host's name is its node's hostname. */
@@ -235,6 +238,8 @@ export class SwarmCluster {
       .sort((a, b) => b.length - a.length);
     for (const mountPoint of mounts) execFileSync('umount', [mountPoint]);
     rmSync(this.secretsRoot, { recursive: true, force: true });
+    // The shared parent goes with the last cluster that used it.
+    if (readdirSync(SECRETS_PARENT).length === 0) rmSync(SECRETS_PARENT, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -52,7 +52,8 @@ export function apiComponent(context: ApiContext, listeners: ApiListeners): Comp
   return {
     name: 'docker-api',
     async run({ signal, ready, log }) {
-      const following = context.cache.run(signal, () => undefined);
+      // A host without manager services has no store copy to follow.
+      const following = context.cache?.run(signal, () => undefined) ?? once(signal, 'abort').then(() => undefined);
       const router = apiRouter(context);
       const handler = createApiHandler({ router, log, serverVersion: context.host.shoalVersion });
       const servers: Server[] = [];

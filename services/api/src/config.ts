@@ -11,9 +11,11 @@ const settings = defineConfig({
   apiTlsKey: setting.optionalString('SHOAL_API_TLS_KEY', 'PEM key of SHOAL_API_TLS_CERT.'),
   apiTlsCa: setting.optionalString('SHOAL_API_TLS_CA', 'PEM CA that client certificates must chain to (the cluster CA).'),
   ...storeAccessSettings,
+  workerOnly: setting.boolean('SHOAL_API_WORKER_ONLY', false, 'This host runs no manager services (`shoal up --worker`): no store access; it can join a swarm but not start one.'),
+  agentSocket: setting.optionalString('SHOAL_AGENT_SOCKET', "Control socket of this host's agent, which `swarm init/join/leave` set up; unset: no agent (swarm join unavailable)."),
   advertiseAddr: setting.string('SHOAL_ADVERTISE_ADDR', '127.0.0.1', 'The address other hosts reach this one at, when `swarm init` names none.'),
   natsUrl: setting.optionalString('SHOAL_NATS_URL', 'NATS server that log streams travel over; unset: docker service logs is unavailable.'),
-  managerPort: setting.int('SHOAL_MANAGER_PORT', 2377, 'Port of this host\'s raft replica, as nodes join through it.', { min: 1, max: 65535 }),
+  managerPort: setting.int('SHOAL_MANAGER_PORT', 2377, "Port of this host's dispatcher, which nodes join through (Docker's manager port).", { min: 1, max: 65535 }),
 });
 
 /** The PEM contents of a TLS identity. */
@@ -24,7 +26,8 @@ export interface TlsMaterial {
 }
 
 export type ApiConfig = Omit<ReturnType<typeof settings.load>, 'apiTlsCert' | 'apiTlsKey' | 'apiTlsCa' | 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey'> & {
-  readonly store: StoreAccess;
+  /** Absent on a worker-only host. */
+  readonly store: StoreAccess | undefined;
   /** HTTPS with client certificates on the TCP listener, when configured. */
   readonly apiTls: TlsMaterial | undefined;
 };
@@ -41,7 +44,7 @@ export const apiConfig: ConfigDefinition<ApiConfig> = {
     }
     return {
       ...rest,
-      store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'api'),
+      store: rest.workerOnly ? undefined : resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'api'),
       apiTls:
         apiTlsCert === undefined || apiTlsKey === undefined || apiTlsCa === undefined
           ? undefined

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRole } from '@shoal/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCKER_CLIS, runDocker } from './support/docker-cli.js';
+import { DOCKER_CLIS, runDocker } from '@shoal/testkit';
 import { ShoalHost } from './support/shoal-host.js';
 
 const docker28 = DOCKER_CLIS[0].path;

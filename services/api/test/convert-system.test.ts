@@ -19,7 +19,7 @@ import {
   pingHeaders,
   versionBody,
 } from '../src/convert/system.js';
-import { DOCKER_CLIS, runDocker } from './support/docker-cli.js';
+import { DOCKER_CLIS, runDocker } from '@shoal/testkit';
 import { atMillisecondPrecision, jsonShapeMismatches, recordedExchanges, recordedResponseObjects, wireJson } from './support/recorded-json.js';
 import { clusterBehind, recordedSwarms } from './support/recorded-swarm.js';
 

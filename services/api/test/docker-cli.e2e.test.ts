@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Node, NodeRole, NodeSpec_Membership, NodeStatus_State } from '@shoal/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCKER_CLIS, runDocker, type CliResult } from './support/docker-cli.js';
+import { DOCKER_CLIS, runDocker, type CliResult } from '@shoal/testkit';
 import { ShoalHost } from './support/shoal-host.js';
 
 const IMAGE = 'shoal/busybox:1';

@@ -5,7 +5,7 @@ import { connectBus, subjects, type BusConnection, type LogPublication, type Log
 import { Node, NodeRole, NodeStatus_State, Task, TaskState } from '@shoal/proto';
 import { captureLogs } from '@shoal/runtime/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCKER_CLIS, runDocker } from './support/docker-cli.js';
+import { DOCKER_CLIS, runDocker } from '@shoal/testkit';
 import { ShoalHost } from './support/shoal-host.js';
 
 const NODE_ID = 'lognode000000000000000001';

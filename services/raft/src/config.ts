@@ -12,8 +12,8 @@ const settings = defineConfig({
   dataDir: setting.path('SHOAL_DATA_DIR', '/var/lib/shoal/raft', 'State directory; the raft log, snapshots and keys live in its raft/ subdirectory.'),
   listen: setting.hostPort(
     'SHOAL_RAFT_LISTEN',
-    '0.0.0.0:2377',
-    "Where the gRPC server (Store API, Raft, RaftMembership, RaftUnlock) listens; 2377 is Docker's manager port.",
+    '0.0.0.0:2378',
+    "Where the gRPC server (Store API, Raft, RaftMembership, RaftUnlock) listens; 2377, Docker's manager port, is the dispatcher's.",
   ),
   advertise: optionalHostPort(
     'SHOAL_RAFT_ADVERTISE',

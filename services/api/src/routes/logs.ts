@@ -1,4 +1,4 @@
-import { subjects, type LogPublication, type LogSubscription } from '@shoal/bus';
+import { subjects, type LogPublication, type LogSubscription, type LogSubscriptionEnd } from '@shoal/bus';
 import { errors } from '@shoal/errors';
 import { newId, type Task } from '@shoal/proto';
 import { byServiceId } from '@shoal/store';
@@ -77,6 +77,8 @@ async function streamLogs(context: ApiContext, request: ApiRequest, tasks: reado
     clearTimeout(quiet);
     closed.removeEventListener('abort', stop);
     stop();
+    // Following nodes send until told the reader is gone.
+    if (follow) nc.publish(subjects.logSubscribe, JSON.stringify({ id: subscription.id, close: true } satisfies LogSubscriptionEnd));
   }
 }
 

@@ -13,10 +13,10 @@ const networkFilterKeys = ['driver', 'id', 'label', 'name', 'scope', 'type'] as 
 /** `/networks`: swarm-scoped overlay networks (and `ingress`), each with its subnet, gateway and VXLAN ID. */
 export function networkRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/networks/create', async ({ body }) => {
-    await requireManager(context);
+    const { cache } = await requireManager(context);
     const request = networkCreateFromDocker(requiredBody(body));
     const name = request.spec.annotations?.name ?? '';
-    const network = await context.cache.read((tx) => allocateNetwork(tx.list('cluster')[0], tx.list('network'), request.spec, request.subnets));
+    const network = await cache.read((tx) => allocateNetwork(tx.list('cluster')[0], tx.list('network'), request.spec, request.subnets));
     await createNamed(context, { action: 'create', kind: 'network', object: network }, () => errors.alreadyExists(`network with name ${name} already exists`));
     return { status: 201, json: { Id: network.id, Warning: '' } };
   });

@@ -36,9 +36,9 @@ export function nodeRoutes(router: Router, context: ApiContext): void {
   });
 
   router.on('POST', '/nodes/{id}/update', async ({ params, query, body }) => {
-    await requireManager(context);
+    const { cache } = await requireManager(context);
     const version = requiredVersion(query, 'node');
-    const updated = await context.cache.read((tx) => {
+    const updated = await cache.read((tx) => {
       const node = resolve(tx, 'node', params.id!);
       requireCurrent('node', node.id, node.meta?.version?.index, version);
       const spec = nodeSpecFromDocker(requiredBody(body), node.spec);

@@ -111,11 +111,11 @@ const nameConflict = (name: string) => errors.alreadyExists(`name conflicts with
 /** `/services`: create with defaults, list (with `status`), inspect (with `insertDefaults`), update and rollback, remove. */
 export function serviceRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/services/create', async ({ body }) => {
-    await requireManager(context);
+    const { cache } = await requireManager(context);
     const requested = serviceSpecFromDocker(requiredBody(body));
     validateServiceSpec(requested);
     const name = requested.annotations?.name ?? '';
-    const service = await context.cache.read((tx) => {
+    const service = await cache.read((tx) => {
       const spec = resolveReferences(tx, requested);
       requirePortsFree(tx, spec, undefined);
       return newService(spec, new Date());
@@ -156,12 +156,12 @@ export function serviceRoutes(router: Router, context: ApiContext): void {
   });
 
   router.on('POST', '/services/{id}/update', async ({ params, query, body }) => {
-    await requireManager(context);
+    const { cache } = await requireManager(context);
     const version = requiredVersion(query, 'service');
     const rollback = query.get('rollback') === 'previous';
     const requested = rollback ? undefined : serviceSpecFromDocker(requiredBody(body));
     if (requested !== undefined) validateServiceSpec(requested);
-    const updated = await context.cache.read((tx) => {
+    const updated = await cache.read((tx) => {
       const service = resolve(tx, 'service', params.id!);
       requireCurrent('service', service.id, service.meta?.version?.index, version);
       if (rollback) {

@@ -1,15 +1,17 @@
 import { ErrorCode, errors, hasCode, ShoalError } from '@shoal/errors';
 import {
   Cluster,
+  IssuanceStatus_State,
   newId,
   Node,
   NodeRole,
   objectKindNames,
+  NodeSpec_Availability,
   NodeSpec_Membership,
   NodeStatus_State,
   RaftMemberStatus_Reachability,
 } from '@shoal/proto';
-import { caCertificateDigest, createCertificateAuthority, generateJoinToken } from '@shoal/pki';
+import { caCertificateDigest, createCertificateAuthority, generateJoinToken, MANAGER_ROLE, nodeCertificateSubject } from '@shoal/pki';
 import { generateUnlockKey, managerUnlockKeys } from '@shoal/raft-storage';
 import type { Change } from '@shoal/store';
 import { ingressNetwork } from '../cluster/network-allocation.js';
@@ -19,11 +21,24 @@ import {
   localSwarm,
   NOT_IN_SWARM_MESSAGE,
   requireManager,
+  storeOf,
   type ApiContext,
 } from '../cluster/context.js';
 import { clusterSpecFromDocker, clusterToDocker, swarmInitRequestFromDocker, swarmJoinRequestFromDocker, unlockKeyOf } from '../convert/swarm.js';
 import type { Router } from '../http/router.js';
 import { queryFlag, requireCurrent, requiredBody, requiredVersion } from './request-rules.js';
+
+const NO_MANAGER_SERVICES_MESSAGE =
+  'This host runs no manager services (it was started with `shoal up --worker`): it can join a swarm, but not start one. Run `shoal up` without --worker to make a host that can.';
+const NO_AGENT_MESSAGE = 'This host runs no Shoal agent, so it cannot join a swarm: start it with `shoal up`.';
+const MANAGER_JOIN_MESSAGE =
+  'Shoal cannot add a manager to a swarm yet (each swarm has the one manager that initialised it): this host has left the swarm again. Join with the worker token (`docker swarm join-token worker` on the manager).';
+
+const availabilityNames = {
+  [NodeSpec_Availability.ACTIVE]: 'active',
+  [NodeSpec_Availability.PAUSE]: 'pause',
+  [NodeSpec_Availability.DRAIN]: 'drain',
+} as const;
 
 const LAST_MANAGER_LEAVE_MESSAGE =
   'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ';
@@ -36,20 +51,29 @@ function managerAddress(advertise: string, fallbackHost: string, port: number): 
   return { host, addr: `${host}:${withPort?.[2] ?? port}` };
 }
 
-/** Every object in the store, as deletes, so `swarm leave --force` on the last manager erases the swarm. */
-async function everythingAsDeletes(context: ApiContext): Promise<Change[]> {
-  return context.cache.read((tx) => objectKindNames.flatMap((kind) => tx.list(kind).map((object): Change => ({ action: 'delete', kind, id: object.id }))));
+/** Deletes every object in the store: `swarm leave --force` on the last manager erases the swarm. */
+async function eraseSwarm(context: ApiContext): Promise<void> {
+  const deletes = await storeOf(context).read((tx) =>
+    objectKindNames.flatMap((kind) => tx.list(kind).map((object): Change => ({ action: 'delete', kind, id: object.id }))),
+  );
+  // Several transactions: the store bounds each, and an erased swarm needs no atomicity.
+  for (let start = 0; start < deletes.length; start += 200) await commit(context, deletes.slice(start, start + 200));
 }
 
 /** `/swarm` and its lifecycle: init, join, leave, update (tokens, autolock), unlock key and unlock. */
 export function swarmRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/swarm/init', async ({ body }) => {
     if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+    if (context.cache === undefined) throw errors.unavailable(NO_MANAGER_SERVICES_MESSAGE);
     const request = swarmInitRequestFromDocker(requiredBody(body));
     const { host, addr } = managerAddress(request.advertiseAddr, context.host.advertiseAddr, context.host.managerPort);
     const ca = createCertificateAuthority('swarm-ca');
+    const clusterId = newId();
+    const nodeId = newId();
+    // The API signs this host's node certificate itself: it holds the new CA now, before any dispatcher serves it.
+    const identity = ca.issue(nodeCertificateSubject(nodeId, MANAGER_ROLE, clusterId));
     const cluster = Cluster.fromPartial({
-      id: newId(),
+      id: clusterId,
       spec: request.spec,
       rootCa: {
         caCert: Buffer.from(ca.caCertPem),
@@ -63,7 +87,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
       vxlanUdpPort: request.dataPathPort,
     });
     const node = Node.fromPartial({
-      id: newId(),
+      id: nodeId,
       spec: { desiredRole: NodeRole.MANAGER, membership: NodeSpec_Membership.ACCEPTED, availability: request.availability },
       role: NodeRole.MANAGER,
       description: {
@@ -75,6 +99,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
       // READY is the dispatcher's to write once this host's agent holds a session.
       status: { state: NodeStatus_State.UNKNOWN, addr: host },
       managerStatus: { raftId: 1n, addr, leader: true, reachability: RaftMemberStatus_Reachability.REACHABLE },
+      certificate: { role: NodeRole.MANAGER, status: { state: IssuanceStatus_State.ISSUED }, certificate: Buffer.from(identity.certPem), cn: nodeId },
     });
     const ingress = ingressNetwork(cluster);
     await commit(context, [
@@ -86,25 +111,37 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
       if (hasCode(err, ErrorCode.NameConflict)) throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
       throw err;
     });
+    if (context.agent !== undefined) {
+      // Without its agent this host's node would never become ready: a swarm it cannot run is undone.
+      await context.agent.identity({ certPem: identity.certPem, keyPem: identity.keyPem, caCertPem: ca.caCertPem, managers: [addr] }).catch(async (err: unknown) => {
+        await eraseSwarm(context);
+        throw err;
+      });
+    }
     await context.local.set(node.id);
     return { status: 200, json: node.id };
   });
 
   router.on('POST', '/swarm/join', async ({ body }) => {
     if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
-    swarmJoinRequestFromDocker(requiredBody(body));
-    throw new ShoalError(ErrorCode.Unimplemented, 'joining an existing swarm needs the node agent and the dispatcher (Shoal issue 6); this host can only start a new swarm with "docker swarm init"');
+    const request = swarmJoinRequestFromDocker(requiredBody(body));
+    const { agent } = context;
+    if (agent === undefined) throw errors.unavailable(NO_AGENT_MESSAGE);
+    const availability = availabilityNames[request.availability as keyof typeof availabilityNames] ?? 'active';
+    const joined = await agent.join({ token: request.joinToken, remoteAddrs: request.remoteAddrs, availability });
+    if (joined.role === 'manager') {
+      await agent.leave();
+      throw new ShoalError(ErrorCode.Unimplemented, MANAGER_JOIN_MESSAGE);
+    }
+    return { status: 200 };
   });
 
   router.on('POST', '/swarm/leave', async ({ query }) => {
     const local = await localSwarm(context);
     if (local.state === 'inactive') throw errors.unavailable(NOT_IN_SWARM_MESSAGE);
     if (local.state === 'active' && local.manager && !queryFlag(query, 'force')) throw errors.unavailable(LAST_MANAGER_LEAVE_MESSAGE);
-    if (local.state === 'active') {
-      const deletes = await everythingAsDeletes(context);
-      // Several transactions: the store bounds each, and an erased swarm needs no atomicity.
-      for (let start = 0; start < deletes.length; start += 200) await commit(context, deletes.slice(start, start + 200));
-    }
+    if (local.state === 'active') await eraseSwarm(context);
+    if (context.agent !== undefined && (await context.agent.state()).state === 'active') await context.agent.leave();
     await context.local.clear();
     return { status: 200 };
   });

@@ -5,8 +5,12 @@ import type { Router } from '../http/router.js';
 /** This host's standing as `/info` and `/_ping` report it. */
 async function swarmState(context: ApiContext): Promise<LocalSwarmState> {
   const local = await localSwarm(context);
+  if (local.state === 'joined') {
+    const remoteManagers = local.managers.map((addr) => ({ nodeId: '', addr }));
+    return { state: 'active', role: 'worker', nodeId: local.nodeId, nodeAddr: context.host.advertiseAddr, remoteManagers };
+  }
   if (local.state !== 'active') return { state: local.state };
-  const nodes = await context.cache.read((tx) => tx.list('node'));
+  const nodes = await local.cache.read((tx) => tx.list('node'));
   return activeSwarmState(local.cluster, local.node, nodes);
 }
 
