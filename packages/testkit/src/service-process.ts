@@ -101,23 +101,22 @@ export class ServiceProcess {
 
   /** SIGKILL, as a crash or `kill -9` ends it: nothing of its own shutdown runs. Resolves once it is gone. */
   async kill(): Promise<void> {
-    this.#stopping = true;
-    const { child } = this;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await this.#end('SIGKILL');
   }
 
   /** SIGTERM, so the service shuts down as under `shoal down` (and writes its CPU profile); SIGKILL if it hangs. */
   async stop(): Promise<void> {
+    const killer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.#end('SIGTERM');
+    clearTimeout(killer);
+  }
+
+  async #end(signal: NodeJS.Signals): Promise<void> {
     this.#stopping = true;
     const { child } = this;
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    child.kill(signal);
     await exited;
-    clearTimeout(killer);
   }
 }

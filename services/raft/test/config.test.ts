@@ -13,7 +13,7 @@ const tlsEnv = { SHOAL_TLS_CA: '/etc/shoal/ca.pem', SHOAL_TLS_CERT: '/etc/shoal/
 describe('raft service configuration', () => {
   it("defaults to swarmkit's raft timings and, without TLS files, to waiting idle for a certificate", () => {
     const config = raftConfig.load({});
-    expect(config).toMatchObject({ listen: '0.0.0.0:2377', tickMs: 1_000, electionTicks: 10, heartbeatTicks: 1, snapshotInterval: 10_000 });
+    expect(config).toMatchObject({ listen: '0.0.0.0:2378', tickMs: 1_000, electionTicks: 10, heartbeatTicks: 1, snapshotInterval: 10_000 });
     expect(config.tls).toBeUndefined();
     expect(config.join).toBeUndefined();
   });
