@@ -26,5 +26,6 @@ export {
 } from './wire.js';
 export { applyCommitInput, LocalClusterState, type ClusterState } from './cluster-state.js';
 export { holdLease, type HoldLeaseOptions, type LeaseApi, type Leadership } from './lease.js';
+export { ClusterStateLeases, isLeaseHeld } from './cluster-state-leases.js';
 export { StoreMirror, type CacheState as MirrorState } from './mirror.js';
 export { readPemSetting, resolveStoreAccess, storeAccessSettings, type StoreAccess } from './settings.js';

@@ -1,9 +1,9 @@
-import { ClusterStateLeases, startDispatcher, type RunningDispatcher } from '@shoal/dispatcher/control';
+import { startDispatcher, type RunningDispatcher } from '@shoal/dispatcher/control';
 import { caCertificateDigest, createCertificateAuthority, generateJoinToken } from '@shoal/pki';
 import { Cluster, NodeRole, NodeStatus_State, Secret, Task, TaskState, newId } from '@shoal/proto';
 import { createLogger } from '@shoal/runtime';
 import { MemoryStore } from '@shoal/store';
-import { LocalClusterState } from '@shoal/store-client';
+import { ClusterStateLeases, LocalClusterState } from '@shoal/store-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent.js';
 import type { NodeIdentity } from '../src/identity.js';

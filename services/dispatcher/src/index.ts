@@ -11,13 +11,12 @@ import type { ClusterState, LeaseApi } from '@shoal/store-client';
 import { Dispatcher } from './dispatcher-component.js';
 
 export { Dispatcher, ROLE_MANAGER_LEASE, type DispatcherOptions } from './dispatcher-component.js';
-export { ClusterStateLeases } from './leases.js';
 export { HEARTBEAT_FAILURE, INSTANCE_LEASE_PREFIX, UNKNOWN_AFTER_DISPATCHER_CHANGE } from './node-health.js';
 
 /** What {@link startDispatcher} needs: a store, its leases, where to listen. */
 export interface StartDispatcherOptions {
   readonly state: ClusterState;
-  /** The Store API client, or `new ClusterStateLeases(state)` over an in-process store. */
+  /** The Store API client, or `new ClusterStateLeases(state)` (@shoal/store-client) over an in-process store. */
   readonly leases: LeaseApi;
   /** NATS, for `docker service logs`; without it no logs are relayed. */
   readonly bus?: BusConnection;

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeStatus_State, type Node } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
-import type { ClusterState } from '@shoal/store-client';
+import { isLeaseHeld, type ClusterState } from '@shoal/store-client';
 import { heartbeatPeriodMs } from './cluster-settings.js';
-import { isLeaseHeld } from './leases.js';
 import type { SessionRegistry, Session } from './sessions.js';
 import type { StatusBatcher } from './status-batcher.js';
 

@@ -1,9 +1,9 @@
 import { errors } from '@shoal/errors';
 import { NodeStatus_State, type NodeStatus } from '@shoal/proto';
-import type { LeaseApi } from '@shoal/store-client';
+import { ClusterStateLeases, type LeaseApi } from '@shoal/store-client';
 import { expect, it } from 'vitest';
 import { defer } from './support/cleanup.js';
-import { ClusterStateLeases, HEARTBEAT_FAILURE, UNKNOWN_AFTER_DISPATCHER_CHANGE } from '../src/index.js';
+import { HEARTBEAT_FAILURE, UNKNOWN_AFTER_DISPATCHER_CHANGE } from '../src/index.js';
 import { createSwarm, eventually, serve, type TestSwarm } from './support/swarm.js';
 import { joinedWorker, requestCertificate, TestNode } from './support/test-node.js';
 

@@ -1,9 +1,9 @@
 import { ErrorCode } from '@shoal/errors';
 import { MemoryStore } from '@shoal/store';
-import { LocalClusterState } from '@shoal/store-client';
+import { ClusterStateLeases, LocalClusterState } from '@shoal/store-client';
 import { expect, it } from 'vitest';
 import { defer } from './support/cleanup.js';
-import { ClusterStateLeases, startDispatcher, type RunningDispatcher } from '../src/index.js';
+import { startDispatcher, type RunningDispatcher } from '../src/index.js';
 import { joinTokens, newCluster, quietLog } from './support/swarm.js';
 import { joinOnceServing, rejection, requestCertificate, TestNode } from './support/test-node.js';
 

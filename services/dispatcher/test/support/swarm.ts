@@ -2,9 +2,9 @@ import { caCertificateDigest, createCertificateAuthority, generateJoinToken, typ
 import { Cluster, newId, Node, NodeRole, NodeSpec_Membership, NodeStatus_State, TaskState, type Secret, type Config, Task } from '@shoal/proto';
 import { createLogger, type Logger } from '@shoal/runtime';
 import { MemoryStore } from '@shoal/store';
-import { durationOfMs, LocalClusterState, type LeaseApi } from '@shoal/store-client';
+import { ClusterStateLeases, durationOfMs, LocalClusterState, type LeaseApi } from '@shoal/store-client';
 import type { BusConnection } from '@shoal/bus';
-import { ClusterStateLeases, startDispatcher, type RunningDispatcher } from '../../src/index.js';
+import { startDispatcher, type RunningDispatcher } from '../../src/index.js';
 import { defer } from './cleanup.js';
 
 /** Logs of the code under test stay out of the test output. */

@@ -1,7 +1,8 @@
 import { errors } from '@shoal/errors';
 import { Lease, newId } from '@shoal/proto';
 import { byName } from '@shoal/store';
-import type { ClusterState, LeaseApi } from '@shoal/store-client';
+import type { ClusterState } from './cluster-state.js';
+import type { LeaseApi } from './lease.js';
 
 type LeaseHolding = Parameters<LeaseApi['renewLease']>[0];
 
@@ -9,8 +10,8 @@ type LeaseHolding = Parameters<LeaseApi['renewLease']>[0];
  * The Store API's lease calls carried out as conditional commits on a {@link ClusterState}, with the
  * raft-store's rules (services/raft's leases.ts): a free or lapsed lease goes to its next holder at
  * the next epoch, a held one only to its holder; renewing or releasing a lease that changed hands or
- * lapsed is a CONFLICT. For dispatchers run in-process over a `LocalClusterState` (tests,
- * simulations, benchmarks); the service itself uses the Store API's.
+ * lapsed is a CONFLICT. For components run in-process over a `LocalClusterState` (tests,
+ * simulations, benchmarks); the services themselves use the Store API's.
  */
 export class ClusterStateLeases implements LeaseApi {
   readonly #state: ClusterState;
