@@ -83,7 +83,8 @@ export function hostProcesses(config: CliConfig, role: HostRole): ChildSpec[] {
       args: [join(repoRoot, 'services', name, 'dist', 'main.js')],
       env: {
         ...process.env,
-        SHOAL_NATS_URL: natsUrl,
+        // Worker hosts run no NATS of their own: their processes reach the swarm through the dispatcher.
+        ...(role === 'manager' || config.natsUrl !== undefined ? { SHOAL_NATS_URL: natsUrl } : {}),
         SHOAL_DATA_DIR: serviceDataDir,
         SHOAL_LOG_LEVEL: config.logLevel,
         ...serviceEnv[name],

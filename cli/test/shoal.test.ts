@@ -139,7 +139,7 @@ describe('the shoal command', () => {
     expect(version.stdout).toBe('1.41\n');
   });
 
-  it('runs a service as containers on this host once the docker CLI initialises a swarm through it, and removes them on leave', async () => {
+  it('runs a service as containers once the docker CLI initialises a swarm through it, lets a --worker host join, and removes the containers on leave', async () => {
     const docker = (...args: string[]) =>
       run('/usr/local/bin/docker', args, { env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://${env.SHOAL_API_LISTEN}`, DOCKER_CONFIG: dataDir } });
     await docker('swarm', 'init');
@@ -148,6 +148,26 @@ describe('the shoal command', () => {
       (await dockerClient()).listContainers({ filters: { label: [`${TEST_LABEL}=${testRunId()}`, 'com.docker.swarm.service.name=hello'] } });
     await expect.poll(async () => (await containers()).length, { timeout: 60_000, interval: 250 }).toBe(2);
     expect((await docker('node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}')).stdout.trim()).toBe('Ready Leader');
+
+    // A second host, started with --worker, joins with the token the manager prints.
+    const workerDir = mkdtempSync(join(tmpdir(), 'shoal-up-worker-test-'));
+    const workerApi = `127.0.0.1:${await freeLoopbackPort()}`;
+    const workerEnv = { ...env, SHOAL_DATA_DIR: workerDir, SHOAL_API_LISTEN: workerApi, SHOAL_HOSTNAME: 'shoal-up-worker' };
+    try {
+      const started = await run(process.execPath, [shoalMain, 'up', '--detach', '--worker'], { env: workerEnv, timeout: 120_000 });
+      expect(started.stdout).not.toMatch(/^(raft|nats-server|dispatcher)\s/m);
+      const token = (await docker('swarm', 'join-token', '-q', 'worker')).stdout.trim();
+      const joined = await run('/usr/local/bin/docker', ['swarm', 'join', '--token', token, env.SHOAL_MANAGER_LISTEN!], {
+        env: { PATH: process.env.PATH, DOCKER_HOST: `tcp://${workerApi}`, DOCKER_CONFIG: dataDir },
+      });
+      expect(joined.stdout).toContain('This node joined a swarm as a worker.');
+      await expect
+        .poll(async () => (await docker('node', 'ls', '--format', '{{.Hostname}} {{.Status}}')).stdout, { timeout: 60_000, interval: 250 })
+        .toContain('shoal-up-worker Ready');
+    } finally {
+      await run(process.execPath, [shoalMain, 'down'], { env: workerEnv, timeout: 120_000 });
+      rmSync(workerDir, { recursive: true, force: true });
+    }
     await docker('swarm', 'leave', '--force');
     await expect.poll(async () => (await containers()).length, { timeout: 60_000, interval: 250 }).toBe(0);
   });
