@@ -189,7 +189,9 @@ async function forceRemove(container: Docker.Container): Promise<void> {
   try {
     await container.remove({ force: true, v: true });
   } catch (err) {
-    if (statusCodeOf(err) !== 404) throw fromDockerError(err, undefined);
+    // 404: already gone. 409 (with force): someone else, e.g. an agent, is removing it right now.
+    const status = statusCodeOf(err);
+    if (status !== 404 && status !== 409) throw fromDockerError(err, undefined);
   }
 }
 
