@@ -2,7 +2,8 @@ import { ErrorCode } from '@shoal/errors';
 import { NodeRole } from '@shoal/proto';
 import { describe, expect, it } from 'vitest';
 import { parseConstraints } from '../src/index.js';
-import { failure, node } from './fixtures.js';
+import { failure } from '@shoal/testkit';
+import { node } from './fixtures.js';
 
 const worker = node('node-1', {
   role: NodeRole.WORKER,

@@ -28,4 +28,4 @@ export { applyCommitInput, LocalClusterState, type ClusterState } from './cluste
 export { holdLease, type HoldLeaseOptions, type LeaseApi, type Leadership } from './lease.js';
 export { ClusterStateLeases, isLeaseHeld } from './cluster-state-leases.js';
 export { StoreMirror, type CacheState as MirrorState } from './mirror.js';
-export { readPemSetting, resolveStoreAccess, storeAccessSettings, type StoreAccess } from './settings.js';
+export { readPemSetting, resolveStoreAccess, storeAccessSettings, withStoreAccess, type StoreAccess, type WithStoreAccess } from './settings.js';

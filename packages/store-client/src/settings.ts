@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { errors } from '@shoal/errors';
-import { setting } from '@shoal/runtime';
+import { setting, type ConfigDefinition } from '@shoal/runtime';
 
 /**
  * The settings every manager service reaches the Store API with; spread them into the service's
@@ -38,4 +38,24 @@ export function resolveStoreAccess(
     throw errors.invalidArgument(`SHOAL_TLS_CA, SHOAL_TLS_CERT and SHOAL_TLS_KEY must name the manager identity the ${service} reaches the Store API with`);
   }
   return { address: storeAddress, tls: { ca: readPemSetting('SHOAL_TLS_CA', tlsCa), cert: readPemSetting('SHOAL_TLS_CERT', tlsCert), key: readPemSetting('SHOAL_TLS_KEY', tlsKey) } };
+}
+
+/** What {@link storeAccessSettings} read, before the PEM files are. */
+type StoreAccessValues = { readonly storeAddress: string; readonly tlsCa: string; readonly tlsCert: string; readonly tlsKey: string };
+
+/** A manager service's settings with the four store-access values replaced by the resolved `store`. */
+export type WithStoreAccess<T> = Omit<T, keyof StoreAccessValues> & { readonly store: StoreAccess };
+
+/**
+ * A manager service's configuration from its `defineConfig` (which spreads {@link storeAccessSettings}):
+ * the same settings, loaded with the Store API access resolved (the PEM files read) as `store`.
+ */
+export function withStoreAccess<T extends StoreAccessValues>(settings: ConfigDefinition<T>, service: string): ConfigDefinition<WithStoreAccess<T>> {
+  return {
+    ...settings,
+    load(env = process.env) {
+      const { storeAddress, tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
+      return { ...rest, store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, service) };
+    },
+  };
 }

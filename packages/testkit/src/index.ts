@@ -15,6 +15,7 @@ export {
   type NodeId,
   type SimNetworkOptions,
 } from './sim-network.js';
+export { failure } from './failure.js';
 export { freeLoopbackPort } from './loopback-port.js';
 export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.js';
 export {

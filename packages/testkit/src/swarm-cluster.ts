@@ -172,10 +172,10 @@ export class SwarmCluster {
     const dataDir = (service: string) => join(dir, service);
     const host = await SwarmHost.start(name, dir, [
       ['raft', { ...managerEnv, SHOAL_DATA_DIR: dataDir('raft'), SHOAL_RAFT_LISTEN: `127.0.0.1:${raftPort}`, SHOAL_RAFT_TICK: '100ms' }],
-      ['orchestrator', { ...storeAccess, SHOAL_DATA_DIR: dataDir('orchestrator') }],
-      ['allocator', { ...storeAccess, SHOAL_DATA_DIR: dataDir('allocator') }],
-      ['scheduler', { ...storeAccess, SHOAL_DATA_DIR: dataDir('scheduler') }],
-      ['dispatcher', { ...storeAccess, SHOAL_DATA_DIR: dataDir('dispatcher'), SHOAL_DISPATCHER_LISTEN: `127.0.0.1:${dispatcherPort}` }],
+      ['orchestrator', storeAccess],
+      ['allocator', storeAccess],
+      ['scheduler', storeAccess],
+      ['dispatcher', { ...storeAccess, SHOAL_DISPATCHER_LISTEN: `127.0.0.1:${dispatcherPort}` }],
       ['agent', this.agentEnv(name, dir)],
       [
         'api',

@@ -1,5 +1,5 @@
 import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
-import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
+import { storeAccessSettings, withStoreAccess, type WithStoreAccess } from '@shoal/store-client';
 
 const settings = defineConfig({
   ...commonSettings,
@@ -11,13 +11,8 @@ const settings = defineConfig({
   ),
 });
 
-export type AllocatorConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey'> & { readonly store: StoreAccess };
+/** The allocator's settings, with the Store API identity read from its PEM files. */
+export type AllocatorConfig = WithStoreAccess<ReturnType<typeof settings.load>>;
 
 /** Settings of the allocator service, read once in main.ts. */
-export const allocatorConfig: ConfigDefinition<AllocatorConfig> = {
-  ...settings,
-  load(env = process.env) {
-    const { storeAddress, tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
-    return { ...rest, store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'allocator') };
-  },
-};
+export const allocatorConfig: ConfigDefinition<AllocatorConfig> = withStoreAccess(settings, 'allocator');

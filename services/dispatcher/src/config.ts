@@ -1,6 +1,6 @@
 import { newId } from '@shoal/proto';
 import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
-import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
+import { storeAccessSettings, withStoreAccess, type WithStoreAccess } from '@shoal/store-client';
 
 const settings = defineConfig({
   ...commonSettings,
@@ -23,16 +23,15 @@ const settings = defineConfig({
 });
 
 /** The dispatcher's settings, with the Store API identity read from its PEM files and the instance named. */
-export type DispatcherConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey' | 'instance'> & {
-  readonly store: StoreAccess;
-  readonly instance: string;
-};
+export type DispatcherConfig = Omit<WithStoreAccess<ReturnType<typeof settings.load>>, 'instance'> & { readonly instance: string };
+
+const withStore = withStoreAccess(settings, 'dispatcher');
 
 /** Settings of the dispatcher service, read once in main.ts. The heartbeat period is not one: it is the cluster's. */
 export const dispatcherConfig: ConfigDefinition<DispatcherConfig> = {
-  ...settings,
+  ...withStore,
   load(env = process.env) {
-    const { storeAddress, tlsCa, tlsCert, tlsKey, instance, ...rest } = settings.load(env);
-    return { ...rest, instance: instance ?? newId(), store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'dispatcher') };
+    const loaded = withStore.load(env);
+    return { ...loaded, instance: loaded.instance ?? newId() };
   },
 };

@@ -1,5 +1,5 @@
 import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
-import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
+import { storeAccessSettings, withStoreAccess, type WithStoreAccess } from '@shoal/store-client';
 
 const settings = defineConfig({
   ...commonSettings,
@@ -12,13 +12,7 @@ const settings = defineConfig({
 });
 
 /** The orchestrator's settings, with the Store API identity read from its PEM files. */
-export type OrchestratorConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey'> & { readonly store: StoreAccess };
+export type OrchestratorConfig = WithStoreAccess<ReturnType<typeof settings.load>>;
 
 /** Settings of the orchestrator service, read once in main.ts. */
-export const orchestratorConfig: ConfigDefinition<OrchestratorConfig> = {
-  ...settings,
-  load(env = process.env) {
-    const { storeAddress, tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
-    return { ...rest, store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'orchestrator') };
-  },
-};
+export const orchestratorConfig: ConfigDefinition<OrchestratorConfig> = withStoreAccess(settings, 'orchestrator');

@@ -1,5 +1,5 @@
 import { commonSettings, defineConfig, setting, type ConfigDefinition } from '@shoal/runtime';
-import { resolveStoreAccess, storeAccessSettings, type StoreAccess } from '@shoal/store-client';
+import { storeAccessSettings, withStoreAccess, type WithStoreAccess } from '@shoal/store-client';
 
 const settings = defineConfig({
   ...commonSettings,
@@ -11,13 +11,8 @@ const settings = defineConfig({
   heartbeatMs: setting.duration('SHOAL_SCHEDULER_HEARTBEAT', 1_000, 'How often an instance announces itself on NATS; one silent for three heartbeats is gone.'),
 });
 
-export type SchedulerConfig = Omit<ReturnType<typeof settings.load>, 'storeAddress' | 'tlsCa' | 'tlsCert' | 'tlsKey'> & { readonly store: StoreAccess };
+/** The scheduler's settings, with the Store API identity read from its PEM files. */
+export type SchedulerConfig = WithStoreAccess<ReturnType<typeof settings.load>>;
 
 /** Settings of the scheduler service, read once in main.ts. */
-export const schedulerConfig: ConfigDefinition<SchedulerConfig> = {
-  ...settings,
-  load(env = process.env) {
-    const { storeAddress, tlsCa, tlsCert, tlsKey, ...rest } = settings.load(env);
-    return { ...rest, store: resolveStoreAccess({ storeAddress, tlsCa, tlsCert, tlsKey }, 'scheduler') };
-  },
-};
+export const schedulerConfig: ConfigDefinition<SchedulerConfig> = withStoreAccess(settings, 'scheduler');

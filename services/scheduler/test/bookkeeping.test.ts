@@ -3,7 +3,8 @@ import { NodeSpec_Availability, TaskState } from '@shoal/proto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Scheduler } from '../src/core/index.js';
-import { decisions, failure, GIB, HALF_CPU, namedUnit, node, placed, task, tasks, wantsGeneric } from './fixtures.js';
+import { failure } from '@shoal/testkit';
+import { decisions, GIB, HALF_CPU, namedUnit, node, placed, task, tasks, wantsGeneric } from './fixtures.js';
 
 const reserving = (nanoCpus: bigint, memoryBytes = 0n) => ({ spec: { resources: { reservations: { nanoCpus, memoryBytes } } } });
 const sized = (id: string, halfCpus: bigint) => node(id, { description: { resources: { nanoCpus: halfCpus * HALF_CPU, memoryBytes: 8n * GIB } } });

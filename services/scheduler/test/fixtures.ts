@@ -1,4 +1,3 @@
-import { isShoalError } from '@shoal/errors';
 import { Node, NodeStatus_State, Task, TaskState, type GenericResource } from '@shoal/proto';
 import type { ScheduleResult } from '../src/core/index.js';
 
@@ -66,12 +65,3 @@ export function tasksPerNode(result: ScheduleResult): Record<string, number> {
   return counts;
 }
 
-/** The code and message of what `action` throws; fails the test if it returns. */
-export function failure(action: () => unknown): { code: string | undefined; message: string } {
-  try {
-    action();
-  } catch (error) {
-    return { code: isShoalError(error) ? error.code : undefined, message: error instanceof Error ? error.message : String(error) };
-  }
-  throw new Error('expected the call to throw');
-}
