@@ -1,6 +1,6 @@
 import type { AgentControlClient } from '@shoal/agent/control';
 import type { BusConnection } from '@shoal/bus';
-import { ErrorCode, errors, hasCode, type ShoalError } from '@shoal/errors';
+import { ErrorCode, errors, hasCode, toShoalError, type ShoalError } from '@shoal/errors';
 import { NodeRole, type Cluster, type Node } from '@shoal/proto';
 import type { Logger } from '@shoal/runtime';
 import type { Change, Precondition, ReadTx } from '@shoal/store';
@@ -56,7 +56,9 @@ export type LocalSwarm =
   /** This host's node is in the store this host reads: a manager, or a manager's node since demoted. */
   | { readonly state: 'active'; readonly cluster: Cluster; readonly node: Node; readonly manager: boolean; readonly cache: StoreMirror }
   /** This host's agent belongs to a swarm whose store this host cannot read: a worker. */
-  | { readonly state: 'joined'; readonly nodeId: string; readonly managers: readonly string[] };
+  | { readonly state: 'joined'; readonly nodeId: string; readonly managers: readonly string[] }
+  /** This host's standing cannot be known now: its agent does not answer (it may be restarting). */
+  | { readonly state: 'error'; readonly error: string };
 
 /**
  * Where this host stands: from the store copy when this host's node is in it (a locked replica:
@@ -70,9 +72,15 @@ export async function localSwarm(context: ApiContext): Promise<LocalSwarm> {
     const local = await cache.read((tx) => localSwarmIn(tx, nodeId, cache));
     if (local.state !== 'inactive') return local;
   }
-  const agentState = agent === undefined ? undefined : await agent.state();
-  if (agentState?.state === 'active') return { state: 'joined', nodeId: agentState.nodeId, managers: agentState.managers };
-  return { state: 'inactive' };
+  if (agent === undefined) return { state: 'inactive' };
+  let agentState: Awaited<ReturnType<AgentControl['state']>>;
+  try {
+    agentState = await agent.state();
+  } catch (err) {
+    // Docker's `info` reports a node it cannot account for as in error rather than failing itself.
+    return { state: 'error', error: `this host's agent does not answer: ${toShoalError(err).message}` };
+  }
+  return agentState.state === 'active' ? { state: 'joined', nodeId: agentState.nodeId, managers: agentState.managers } : { state: 'inactive' };
 }
 
 function localSwarmIn(tx: ReadTx, nodeId: string, cache: StoreMirror): LocalSwarm {
@@ -89,6 +97,7 @@ export async function requireManager(context: ApiContext): Promise<{ cluster: Cl
   const local = await localSwarm(context);
   if (local.state === 'locked') throw errors.unavailable('Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.');
   if (local.state === 'inactive') throw errors.unavailable(NOT_A_MANAGER_MESSAGE);
+  if (local.state === 'error') throw errors.unavailable(local.error);
   if (local.state === 'joined' || !local.manager) throw errors.unavailable(WORKER_MESSAGE);
   return local;
 }

@@ -23,6 +23,7 @@ import {
   requireManager,
   storeOf,
   type ApiContext,
+  type LocalSwarm,
 } from '../cluster/context.js';
 import { clusterSpecFromDocker, clusterToDocker, swarmInitRequestFromDocker, swarmJoinRequestFromDocker, unlockKeyOf } from '../convert/swarm.js';
 import type { Router } from '../http/router.js';
@@ -51,6 +52,12 @@ function managerAddress(advertise: string, fallbackHost: string, port: number): 
   return { host, addr: `${host}:${withPort?.[2] ?? port}` };
 }
 
+/** Refuses to start or join a swarm unless this host is in none (and says why it cannot tell, when it cannot). */
+function requireInactive(local: LocalSwarm): void {
+  if (local.state === 'error') throw errors.unavailable(local.error);
+  if (local.state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+}
+
 /** Deletes every object in the store: `swarm leave --force` on the last manager erases the swarm. */
 async function eraseSwarm(context: ApiContext): Promise<void> {
   const deletes = await storeOf(context).read((tx) =>
@@ -63,7 +70,7 @@ async function eraseSwarm(context: ApiContext): Promise<void> {
 /** `/swarm` and its lifecycle: init, join, leave, update (tokens, autolock), unlock key and unlock. */
 export function swarmRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/swarm/init', async ({ body }) => {
-    if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+    requireInactive(await localSwarm(context));
     if (context.cache === undefined) throw errors.unavailable(NO_MANAGER_SERVICES_MESSAGE);
     const request = swarmInitRequestFromDocker(requiredBody(body));
     const { host, addr } = managerAddress(request.advertiseAddr, context.host.advertiseAddr, context.host.managerPort);
@@ -123,7 +130,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
   });
 
   router.on('POST', '/swarm/join', async ({ body }) => {
-    if ((await localSwarm(context)).state !== 'inactive') throw errors.unavailable(ALREADY_IN_SWARM_MESSAGE);
+    requireInactive(await localSwarm(context));
     const request = swarmJoinRequestFromDocker(requiredBody(body));
     const { agent } = context;
     if (agent === undefined) throw errors.unavailable(NO_AGENT_MESSAGE);
@@ -139,6 +146,7 @@ export function swarmRoutes(router: Router, context: ApiContext): void {
   router.on('POST', '/swarm/leave', async ({ query }) => {
     const local = await localSwarm(context);
     if (local.state === 'inactive') throw errors.unavailable(NOT_IN_SWARM_MESSAGE);
+    if (local.state === 'error') throw errors.unavailable(local.error);
     if (local.state === 'active' && local.manager && !queryFlag(query, 'force')) throw errors.unavailable(LAST_MANAGER_LEAVE_MESSAGE);
     if (local.state === 'active') await eraseSwarm(context);
     if (context.agent !== undefined && (await context.agent.state()).state === 'active') await context.agent.leave();

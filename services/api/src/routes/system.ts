@@ -9,6 +9,7 @@ async function swarmState(context: ApiContext): Promise<LocalSwarmState> {
     const remoteManagers = local.managers.map((addr) => ({ nodeId: '', addr }));
     return { state: 'active', role: 'worker', nodeId: local.nodeId, nodeAddr: context.host.advertiseAddr, remoteManagers };
   }
+  if (local.state === 'error') return { state: 'error', nodeAddr: context.host.advertiseAddr, error: local.error };
   if (local.state !== 'active') return { state: local.state };
   const nodes = await local.cache.read((tx) => tx.list('node'));
   return activeSwarmState(local.cluster, local.node, nodes);
